@@ -1,0 +1,231 @@
+"""Command line: `callphase segment | transcribe | demo`. Results on stdout or in --out; progress and
+errors on stderr. Bad input: one `error:` line and exit code 2."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import __version__
+from .captions import to_srt, to_vtt
+from .errors import CallphaseError, PhaseSpecError
+from .pipeline import load_transcript, segment_transcript
+from .transcribe import ASROptions
+from .types import CallResult, PhaseSpec, Transcript
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Split phone calls into phases, offline.")
+
+EXIT_BAD_INPUT = 2
+
+
+class Reporter:
+    """Progress and messages on stderr: a rich progress bar, JSON lines (--json), or nothing (--quiet)."""
+
+    def __init__(self, quiet: bool = False, json_logs: bool = False):
+        self.quiet, self.json = quiet, json_logs
+        self._progress = None
+        self._tasks: dict[str, int] = {}
+        self._last_emit = 0.0
+
+    def __enter__(self) -> "Reporter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress:
+            self._progress.stop()
+
+    def event(self, event: str, **fields) -> None:
+        if self.json:
+            print(json.dumps({"event": event, **fields}), file=sys.stderr, flush=True)
+
+    def progress(self, stage: str, done: float, total: float) -> None:
+        if self._progress is None and not self.quiet and not self.json:
+            # started on first use, so that an early error is one line with nothing around it
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+                TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+            )
+            self._progress.start()
+        if self._progress:
+            if stage not in self._tasks:
+                self._tasks[stage] = self._progress.add_task(stage, total=max(total, 1e-9))
+            self._progress.update(self._tasks[stage], completed=done)
+        elif self.json and (time.monotonic() - self._last_emit > 0.5 or done >= total):
+            self._last_emit = time.monotonic()
+            self.event("progress", stage=stage, done=round(done, 2), total=round(total, 2))
+
+    def info(self, message: str) -> None:
+        if self.json:
+            self.event("info", message=message)
+        elif not self.quiet:
+            print(message, file=sys.stderr)
+
+    def error(self, message: str) -> None:
+        if self.json:
+            self.event("error", message=message)
+        else:
+            print(f"error: {message}", file=sys.stderr)
+
+
+def _fail(reporter: Reporter, message: str) -> typer.Exit:
+    reporter.error(message)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _phase_spec(phases: Optional[str], phases_file: Optional[Path]) -> PhaseSpec:
+    if phases is not None and phases_file is not None:
+        raise PhaseSpecError("give --phases or --phases-file, not both")
+    if phases_file is not None:
+        return PhaseSpec.from_file(phases_file)
+    if phases is None:
+        raise PhaseSpecError('no phases given: use --phases "Introduction,Complaint,Resolution,Goodbye" or --phases-file')
+    return PhaseSpec.parse(phases)
+
+
+def _write_outputs(call: Path, out: Path, transcript: Transcript, result: CallResult | None, reporter: Reporter) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    stem = call.stem
+    files = {
+        f"{stem}.transcript.json": transcript.model_dump_json(indent=1),
+        f"{stem}.vtt": to_vtt(transcript),
+        f"{stem}.srt": to_srt(transcript),
+    }
+    if result is not None:
+        files[f"{stem}.phases.json"] = json.dumps(result.to_seed_json(), indent=1, ensure_ascii=False)
+    for name, text in files.items():
+        target = out / name
+        if target.exists() and target.resolve() == call.resolve():
+            reporter.info(f"kept the input {target} as it is (not overwritten)")
+            continue
+        target.write_text(text + "\n", encoding="utf-8")
+        reporter.event("wrote", path=str(target))
+    reporter.info(f"wrote {len(files)} files to {out}")
+
+
+def _asr(model: str, language: Optional[str], beam_size: int) -> ASROptions:
+    return ASROptions(model=model, language=language, beam_size=beam_size)
+
+
+ModelOpt = typer.Option("base", "--model", help="tiny | base | a Hugging Face model name | a local CTranslate2 directory")
+LanguageOpt = typer.Option(None, "--language", help="spoken language code, e.g. en (default: detect)")
+BeamOpt = typer.Option(5, "--beam-size", min=1, help="beam size for decoding")
+OutOpt = typer.Option(None, "--out", help="write results into this directory instead of printing them")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress output")
+JsonOpt = typer.Option(False, "--json", help="progress and errors as JSON lines on stderr")
+
+
+@app.command()
+def segment(
+    call: Path = typer.Argument(..., help="audio file (mp3, wav, m4a, flac, ogg…) or captions (.vtt, .srt)"),
+    phases: Optional[str] = typer.Option(None, "--phases", help='comma-separated names, e.g. "Introduction,Complaint,Resolution,Goodbye"'),
+    phases_file: Optional[Path] = typer.Option(None, "--phases-file", help="YAML or JSON list of {name, description}"),
+    unordered: bool = typer.Option(False, "--unordered", help="phases may come in any order and repeat"),
+    out: Optional[Path] = OutOpt,
+    model: str = ModelOpt,
+    language: Optional[str] = LanguageOpt,
+    beam_size: int = BeamOpt,
+    quiet: bool = QuietOpt,
+    json_logs: bool = JsonOpt,
+) -> None:
+    """Split a call into phases: phases JSON on stdout, or phases/transcript/captions files in --out."""
+    with Reporter(quiet, json_logs) as reporter:
+        try:
+            spec = _phase_spec(phases, phases_file)
+            if unordered:
+                spec = spec.model_copy(update={"ordered": False})
+            timings: dict[str, float] = {}
+            transcript = load_transcript(call, _asr(model, language, beam_size), reporter.progress, timings)
+            result = segment_transcript(transcript, spec, timings=timings)
+        except CallphaseError as e:
+            raise _fail(reporter, str(e)) from None
+        reporter.event("done", timings={k: round(v, 3) for k, v in result.timings.items()})
+    if out is None:
+        print(json.dumps(result.to_seed_json(), indent=1, ensure_ascii=False))
+    else:
+        _write_outputs(call, out, transcript, result, reporter)
+
+
+@app.command()
+def transcribe(
+    call: Path = typer.Argument(..., help="audio file (or .vtt/.srt, converted)"),
+    out: Optional[Path] = OutOpt,
+    model: str = ModelOpt,
+    language: Optional[str] = LanguageOpt,
+    beam_size: int = BeamOpt,
+    quiet: bool = QuietOpt,
+    json_logs: bool = JsonOpt,
+) -> None:
+    """Transcribe a call: transcript JSON on stdout, or transcript JSON, VTT and SRT in --out."""
+    with Reporter(quiet, json_logs) as reporter:
+        try:
+            transcript = load_transcript(call, _asr(model, language, beam_size), reporter.progress)
+        except CallphaseError as e:
+            raise _fail(reporter, str(e)) from None
+    if out is None:
+        print(transcript.model_dump_json(indent=1))
+    else:
+        _write_outputs(call, out, transcript, None, reporter)
+
+
+def demo_dir() -> Path:
+    """The bundled demo call lives in the source checkout's demo/ folder."""
+    return Path(__file__).resolve().parents[2] / "demo"
+
+
+@app.command()
+def demo(
+    out: Optional[Path] = OutOpt,
+    model: str = ModelOpt,
+    quiet: bool = QuietOpt,
+    json_logs: bool = JsonOpt,
+) -> None:
+    """Segment the bundled demo call and compare with its true phase times (on stderr)."""
+    import yaml
+
+    folder = demo_dir()
+    with Reporter(quiet, json_logs) as reporter:
+        if not (folder / "call.mp3").is_file():
+            raise _fail(reporter, f"the demo call is not at {folder}/call.mp3 (it ships with the source checkout)")
+        spec = PhaseSpec.parse(yaml.safe_load((folder / "call.yaml").read_text())["phases"])
+        truth = json.loads((folder / "call.truth.json").read_text())
+        timings: dict[str, float] = {}
+        transcript = load_transcript(folder / "call.mp3", _asr(model, "en", 5), reporter.progress, timings)
+        result = segment_transcript(transcript, spec, timings=timings)
+    if not quiet and not json_logs:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"demo call ({transcript.duration:.0f} s, model {model}, {timings['transcribe']:.1f} s to transcribe)")
+        for column in ("phase", "found", "true"):
+            table.add_column(column)
+        gold = {p["name"]: p for p in truth["phases"]}
+        for p in result.segmentation.phases:
+            g = gold.get(p.name)
+            true = f"{g['start_time']:.1f}-{g['end_time']:.1f}" if g else "-"
+            table.add_row(p.name, f"{p.start_time:.1f}-{p.end_time:.1f}", true)
+        Console(stderr=True).print(table)
+    if out is None:
+        print(json.dumps(result.to_seed_json(), indent=1, ensure_ascii=False))
+    else:
+        _write_outputs(folder / "call.mp3", out, transcript, result, reporter)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

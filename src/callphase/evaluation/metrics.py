@@ -1,0 +1,46 @@
+"""How close predicted phases are to gold ones. Phases are {name, start_time, end_time} mappings or Phase."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def _spans(phases: Sequence[Any]) -> list[tuple[str, float, float]]:
+    out = []
+    for p in phases:
+        if not isinstance(p, dict):
+            p = p.model_dump()
+        out.append((p["name"], float(p["start_time"]), float(p["end_time"])))
+    return out
+
+
+def inner_boundaries(phases: Sequence[Any]) -> list[float]:
+    return [s for _, s, _ in _spans(phases)[1:]]
+
+
+def boundary_errors(predicted: Sequence[Any], gold: Sequence[Any]) -> list[float]:
+    """For each gold inner boundary, the distance in seconds to the nearest predicted one (and the call's
+    ends count as boundaries, so a missed phase costs the distance to the nearest remaining cut)."""
+    pred = _spans(predicted)
+    cuts = [pred[0][1], *inner_boundaries(predicted), pred[-1][2]]
+    return [min(abs(b - c) for c in cuts) for b in inner_boundaries(gold)]
+
+
+def boundary_mae(predicted: Sequence[Any], gold: Sequence[Any]) -> float:
+    """Mean of gold-to-nearest-predicted and predicted-to-nearest-gold boundary distances (seconds)."""
+    there = boundary_errors(predicted, gold)
+    back = boundary_errors(gold, predicted)
+    both = there + back
+    return sum(both) / len(both) if both else 0.0
+
+
+def time_accuracy(predicted: Sequence[Any], gold: Sequence[Any]) -> float:
+    """Share of the call's seconds whose predicted phase name equals the gold one."""
+    pred, ref = _spans(predicted), _spans(gold)
+    total = max(e for _, _, e in ref) - min(s for _, s, _ in ref)
+    agree = 0.0
+    for name, s, e in ref:
+        for pname, ps, pe in pred:
+            if pname == name:
+                agree += max(0.0, min(e, pe) - max(s, ps))
+    return agree / total if total > 0 else 1.0

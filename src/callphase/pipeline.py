@@ -1,0 +1,86 @@
+"""The whole job as plain functions: input file -> Transcript -> validated phases -> CallResult."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .audio import decode
+from .captions import CAPTION_SUFFIXES, read_captions
+from .segment import Segmenter, segment
+from .summarize import summarize
+from .transcribe import ASROptions, transcribe_audio
+from .types import CallResult, PhaseSpec, Transcript
+
+# progress(stage, done, total): `total` in the stage's own unit (seconds of audio for transcription)
+Progress = Callable[[str, float, float], None]
+
+
+def load_transcript(
+    path: str | Path,
+    asr: ASROptions | None = None,
+    progress: Progress | None = None,
+    timings: dict[str, float] | None = None,
+) -> Transcript:
+    """A .vtt/.srt file is read as is; anything else is decoded as audio and transcribed."""
+    path = Path(path)
+    timings = timings if timings is not None else {}
+    if path.suffix.lower() in CAPTION_SUFFIXES:
+        t = time.perf_counter()
+        transcript = read_captions(path)
+        timings["captions"] = time.perf_counter() - t
+        return transcript
+    t = time.perf_counter()
+    audio = decode(path)
+    timings["decode"] = time.perf_counter() - t
+    if progress:
+        progress("transcribe", 0.0, audio.duration)
+    t = time.perf_counter()
+    transcript = transcribe_audio(
+        audio, asr, on_utterance=(lambda u: progress("transcribe", u.end, audio.duration)) if progress else None
+    )
+    timings["transcribe"] = time.perf_counter() - t
+    if progress:
+        progress("transcribe", audio.duration, audio.duration)
+    return transcript
+
+
+def segment_transcript(
+    transcript: Transcript,
+    phases: Any,
+    segmenter: Segmenter | str = "embedding",
+    timings: dict[str, float] | None = None,
+) -> CallResult:
+    spec = PhaseSpec.parse(phases)
+    timings = timings if timings is not None else {}
+    t = time.perf_counter()
+    segmentation = segment(transcript, spec, segmenter)
+    timings["segment"] = time.perf_counter() - t
+    t = time.perf_counter()
+    summarize(transcript, segmentation)
+    timings["summarize"] = time.perf_counter() - t
+    return CallResult(transcript=transcript, segmentation=segmentation, timings=timings)
+
+
+def analyze(
+    path: str | Path,
+    phases: Any,
+    *,
+    model: str = "base",
+    language: str | None = None,
+    beam_size: int = 5,
+    segmenter: Segmenter | str = "embedding",
+    progress: Progress | None = None,
+) -> CallResult:
+    """Transcribe (or read captions) and split the call into `phases`.
+
+    `phases`: "A,B,C", a list of names, a list of {name, description}, or a PhaseSpec.
+    """
+    spec = PhaseSpec.parse(phases)  # bad phases fail before minutes of transcription
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    transcript = load_transcript(path, ASROptions(model=model, language=language, beam_size=beam_size), progress, timings)
+    result = segment_transcript(transcript, spec, segmenter, timings)
+    timings["total"] = time.perf_counter() - t
+    return result

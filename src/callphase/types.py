@@ -1,0 +1,167 @@
+"""The data model shared by every stage: transcript in the middle, phases out."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from .errors import PhaseSpecError
+
+
+class Word(BaseModel):
+    text: str
+    start: float
+    end: float
+    probability: float | None = None
+
+
+class Utterance(BaseModel):
+    index: int
+    start: float
+    end: float
+    text: str
+    speaker: str | None = None
+    channel: int | None = None
+    words: list[Word] = Field(default_factory=list)
+
+
+class Transcript(BaseModel):
+    duration: float
+    language: str | None = None
+    utterances: list[Utterance] = Field(default_factory=list)
+    source: str = ""
+
+
+class PhaseDef(BaseModel):
+    name: str
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("phase name is empty")
+        return v
+
+
+class PhaseSpec(BaseModel):
+    """The phases a user asks for. `other` labels whatever fits none of them."""
+
+    phases: list[PhaseDef]
+    ordered: bool = True
+    other: str = "Other"
+
+    @model_validator(mode="after")
+    def _check(self) -> "PhaseSpec":
+        if not self.phases:
+            raise ValueError("the phase list is empty")
+        names = [p.name for p in self.phases]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"phase names repeat: {', '.join(dupes)}")
+        if self.other in names:
+            raise ValueError(f"'{self.other}' is reserved for speech that fits no phase")
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.phases]
+
+    @property
+    def allowed(self) -> list[str]:
+        return self.names + [self.other]
+
+    @classmethod
+    def parse(cls, value: Any, **kwargs: Any) -> "PhaseSpec":
+        """Build from "A,B,C", a list of names, or a list of {name, description} mappings."""
+        if isinstance(value, PhaseSpec):
+            return value
+        if isinstance(value, str):
+            value = [n for n in (s.strip() for s in value.split(",")) if n]
+        if isinstance(value, dict) and "phases" in value:
+            kwargs = {**{k: v for k, v in value.items() if k != "phases"}, **kwargs}
+            value = value["phases"]
+        if not isinstance(value, list):
+            raise PhaseSpecError("phases must be a list of names or of {name, description} entries")
+        defs = []
+        for item in value:
+            if isinstance(item, str):
+                defs.append({"name": item})
+            elif isinstance(item, dict) and "name" in item:
+                defs.append(item)
+            else:
+                raise PhaseSpecError(f"phase entry {item!r} needs a 'name'")
+        try:
+            return cls(phases=defs, **kwargs)
+        except ValueError as e:  # pydantic's ValidationError is a ValueError
+            msgs = "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors()) if hasattr(e, "errors") else str(e)
+            raise PhaseSpecError(f"invalid phases: {msgs}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "PhaseSpec":
+        """Read a YAML (.yaml/.yml) or JSON (.json) list of phases, or {phases: [...], ordered: bool}."""
+        path = Path(path)
+        if not path.is_file():
+            raise PhaseSpecError(f"phase file not found: {path}")
+        suffix = path.suffix.lower()
+        text = path.read_text(encoding="utf-8")
+        try:
+            if suffix == ".json":
+                data = json.loads(text)
+            elif suffix in (".yaml", ".yml"):
+                import yaml
+
+                data = yaml.safe_load(text)
+            else:
+                raise PhaseSpecError(
+                    f"unknown phase file format '{suffix or path.name}': use .yaml, .yml or .json"
+                )
+        except (json.JSONDecodeError, ValueError) as e:
+            raise PhaseSpecError(f"cannot parse phase file {path}: {e}") from None
+        except Exception as e:  # yaml.YAMLError
+            if isinstance(e, PhaseSpecError):
+                raise
+            raise PhaseSpecError(f"cannot parse phase file {path}: {str(e).splitlines()[0]}") from None
+        if data is None:
+            raise PhaseSpecError(f"phase file {path} is empty")
+        return cls.parse(data)
+
+
+class Phase(BaseModel):
+    name: str
+    start_time: float
+    end_time: float
+    summary: str = ""
+    first_utterance: int | None = None
+    last_utterance: int | None = None
+    confidence: float | None = None
+
+
+class Segmentation(BaseModel):
+    phases: list[Phase]
+    method: str = ""
+    # What the validator had to change in a backend's output, so a result says how it was made.
+    repairs: list[str] = Field(default_factory=list)
+
+
+class CallResult(BaseModel):
+    transcript: Transcript
+    segmentation: Segmentation
+    timings: dict[str, float] = Field(default_factory=dict)
+
+    def to_seed_json(self) -> dict:
+        """Exactly {"phases": [{"name", "start_time", "end_time", "summary"}]}, times to 0.01 s."""
+        return {
+            "phases": [
+                {
+                    "name": p.name,
+                    "start_time": round(p.start_time, 2),
+                    "end_time": round(p.end_time, 2),
+                    "summary": p.summary,
+                }
+                for p in self.segmentation.phases
+            ]
+        }
