@@ -82,5 +82,5 @@ def analyze(
     t = time.perf_counter()
     transcript = load_transcript(path, ASROptions(model=model, language=language, beam_size=beam_size), progress, timings)
     result = segment_transcript(transcript, spec, segmenter, timings)
-    timings["total"] = time.perf_counter() - t
+    result.timings["total"] = time.perf_counter() - t  # the model holds its own copy of `timings`
     return result

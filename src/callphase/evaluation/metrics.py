@@ -1,6 +1,7 @@
 """How close predicted phases are to gold ones. Phases are {name, start_time, end_time} mappings or Phase."""
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,3 +45,19 @@ def time_accuracy(predicted: Sequence[Any], gold: Sequence[Any]) -> float:
             if pname == name:
                 agree += max(0.0, min(e, pe) - max(s, ps))
     return agree / total if total > 0 else 1.0
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def word_error_rate(hypothesis: str, reference: str) -> float:
+    """(substitutions + deletions + insertions) / reference words, on lower-cased words without punctuation."""
+    hyp, ref = _words(hypothesis), _words(reference)
+    previous = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        current = [i]
+        for j, h in enumerate(hyp, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
+        previous = current
+    return previous[-1] / len(ref) if ref else float(len(hyp) > 0)

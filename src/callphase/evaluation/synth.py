@@ -5,11 +5,9 @@ Needs the `espeak-ng` and `sox` programs (Debian: apt-get install espeak-ng sox)
 """
 from __future__ import annotations
 
-import io
 import random
 import shutil
 import subprocess
-import wave
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -67,13 +65,12 @@ def speak(text: str, voice: str, speed: int, sample_rate: int = 8000, phone_band
         ["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text], check=True, capture_output=True
     ).stdout
     effects = ["sinc", "300-3400"] if phone_band else []
+    # -D: no dither, so the same script always renders the same samples (tests depend on it)
     out = subprocess.run(
-        ["sox", "-t", "wav", "-", "-t", "wav", "-b", "16", "-r", str(sample_rate), "-c", "1", "-", *effects],
+        ["sox", "-D", "-t", "wav", "-", "-t", "raw", "-e", "signed", "-b", "16", "-r", str(sample_rate), "-c", "1", "-", *effects],
         input=wav, check=True, capture_output=True,
     ).stdout
-    with wave.open(io.BytesIO(out)) as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
-    x = pcm.astype(np.float32) / 32768.0
+    x = np.frombuffer(out, dtype="<i2").astype(np.float32) / 32768.0
     # espeak pads with silence: trim so the turn's time is its speech
     loud = np.flatnonzero(np.abs(x) > 0.01)
     return x[loud[0] : loud[-1] + 1] if len(loud) else x
