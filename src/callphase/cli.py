@@ -115,7 +115,7 @@ def _asr(model: str, language: Optional[str], beam_size: int) -> ASROptions:
 
 ModelOpt = typer.Option("base", "--model", help="tiny | base | a Hugging Face model name | a local CTranslate2 directory")
 LanguageOpt = typer.Option(None, "--language", help="spoken language code, e.g. en (default: detect)")
-BeamOpt = typer.Option(5, "--beam-size", min=1, help="beam size for decoding")
+BeamOpt = typer.Option(1, "--beam-size", min=1, help="beam size for decoding (5 is slower, better on wideband audio)")
 OutOpt = typer.Option(None, "--out", help="write results into this directory instead of printing them")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress output")
 JsonOpt = typer.Option(False, "--json", help="progress and errors as JSON lines on stderr")
@@ -196,7 +196,7 @@ def demo(
         spec = PhaseSpec.parse(yaml.safe_load((folder / "call.yaml").read_text())["phases"])
         truth = json.loads((folder / "call.truth.json").read_text())
         timings: dict[str, float] = {}
-        transcript = load_transcript(folder / "call.mp3", _asr(model, "en", 5), reporter.progress, timings)
+        transcript = load_transcript(folder / "call.mp3", _asr(model, "en", 1), reporter.progress, timings)
         result = segment_transcript(transcript, spec, timings=timings)
     if not quiet and not json_logs:
         from rich.console import Console

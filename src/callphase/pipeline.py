@@ -69,7 +69,7 @@ def analyze(
     *,
     model: str = "base",
     language: str | None = None,
-    beam_size: int = 5,
+    beam_size: int = 1,
     segmenter: Segmenter | str = "embedding",
     progress: Progress | None = None,
 ) -> CallResult:
