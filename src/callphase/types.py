@@ -107,24 +107,21 @@ class PhaseSpec(BaseModel):
         if not path.is_file():
             raise PhaseSpecError(f"phase file not found: {path}")
         suffix = path.suffix.lower()
+        if suffix not in (".json", ".yaml", ".yml"):
+            raise PhaseSpecError(f"unknown phase file format '{suffix or path.name}': use .yaml, .yml or .json")
         text = path.read_text(encoding="utf-8")
-        try:
-            if suffix == ".json":
+        if suffix == ".json":
+            try:
                 data = json.loads(text)
-            elif suffix in (".yaml", ".yml"):
-                import yaml
+            except json.JSONDecodeError as e:
+                raise PhaseSpecError(f"cannot parse phase file {path}: {e}") from None
+        else:
+            import yaml
 
+            try:
                 data = yaml.safe_load(text)
-            else:
-                raise PhaseSpecError(
-                    f"unknown phase file format '{suffix or path.name}': use .yaml, .yml or .json"
-                )
-        except (json.JSONDecodeError, ValueError) as e:
-            raise PhaseSpecError(f"cannot parse phase file {path}: {e}") from None
-        except Exception as e:  # yaml.YAMLError
-            if isinstance(e, PhaseSpecError):
-                raise
-            raise PhaseSpecError(f"cannot parse phase file {path}: {str(e).splitlines()[0]}") from None
+            except yaml.YAMLError as e:
+                raise PhaseSpecError(f"cannot parse phase file {path}: {str(e).splitlines()[0]}") from None
         if data is None:
             raise PhaseSpecError(f"phase file {path} is empty")
         return cls.parse(data)
