@@ -138,6 +138,8 @@ def resolve_whisper(name: str) -> tuple[str, bool]:
         if not (path / "model.bin").is_file():
             raise ModelError(f"{path} is not a CTranslate2 Whisper model directory (no model.bin)")
         return str(path), True
+    if name.startswith(("/", "./", "../", "~")):
+        raise ModelError(f"no such model directory: {path}")
     key = ALIASES.get(name, name)
     if key in PACKAGED_WHISPER:
         return str(assemble(key, PACKAGED_WHISPER[key])), True
