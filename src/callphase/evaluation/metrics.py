@@ -61,3 +61,44 @@ def word_error_rate(hypothesis: str, reference: str) -> float:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
         previous = current
     return previous[-1] / len(ref) if ref else float(len(hyp) > 0)
+
+
+def _segment_ids(labels: Sequence[str]) -> list[int]:
+    """Runs of equal labels numbered 0, 1, 2...: two runs of one phase are two segments."""
+    ids, current = [], 0
+    for i, name in enumerate(labels):
+        if i and name != labels[i - 1]:
+            current += 1
+        ids.append(current)
+    return ids
+
+
+def window_k(gold: Sequence[str]) -> int:
+    """Half the mean gold segment length, in utterances (at least 1)."""
+    segments = _segment_ids(gold)[-1] + 1 if gold else 1
+    return max(1, round(len(gold) / segments / 2))
+
+
+def pk(predicted: Sequence[str], gold: Sequence[str], k: int | None = None) -> float:
+    """Beeferman's Pk: share of utterance pairs k apart that one labelling puts in one segment and the other
+    does not. 0 is perfect."""
+    k = k or window_k(gold)
+    n = len(gold)
+    if n <= k:
+        return 0.0
+    p, g = _segment_ids(predicted), _segment_ids(gold)
+    return sum((p[i] == p[i + k]) != (g[i] == g[i + k]) for i in range(n - k)) / (n - k)
+
+
+def window_diff(predicted: Sequence[str], gold: Sequence[str], k: int | None = None) -> float:
+    """Pevzner and Hearst's WindowDiff: share of windows of k utterances whose boundary counts differ."""
+    k = k or window_k(gold)
+    n = len(gold)
+    if n <= k:
+        return 0.0
+    p, g = _segment_ids(predicted), _segment_ids(gold)
+    return sum((p[i + k] - p[i]) != (g[i + k] - g[i]) for i in range(n - k)) / (n - k)
+
+
+def utterance_accuracy(predicted: Sequence[str], gold: Sequence[str]) -> float:
+    return sum(a == b for a, b in zip(predicted, gold)) / len(gold) if gold else 1.0

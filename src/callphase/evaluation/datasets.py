@@ -1,0 +1,179 @@
+"""Labelled dev sets built reproducibly from STAR (shared/data/star_dev.jsonl; MIT licence). The data stays
+outside the repository: point CALLPHASE_STAR at the file, or keep the project's ../shared beside the checkout.
+
+Gold labels, per utterance. STAR marks agent turns with a heuristic phase (greeting, verification, problem,
+resolution, closing) and leaves customer turns and some agent turns unlabelled. The rule:
+  1. an unlabelled agent turn continues the phase of the agent turn before it (the first ones take the next);
+  2. an unlabelled customer turn takes the phase of the agent turn that answers it (the next agent turn);
+     customer turns after the last agent turn take the phase before them.
+Sets hold the dialogues whose filled labels keep the order Greeting < Verification < Problem < Resolution <
+Closing and span at least two phases (2,624 of 4,666; the others interleave phases, e.g. verification in the
+middle of a problem, which an ordered segmentation cannot express). Split: dialogue id % 5 == 0 is `test`,
+the rest `dev`; fixed forever so figures stay comparable.
+
+Text dialogues get times from reading speed (0.4 s per word + 0.5 s pause); spoken calls are rendered with
+two espeak-ng voices at 8 kHz (synth.py) and transcribed, and an ASR utterance's gold phase is the gold
+phase at its midpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..types import PhaseSpec, Transcript, Utterance
+
+STAR_PHASES = [
+    ("Greeting", "hello, how can I help you"),
+    ("Verification", "asking for name, account, code, identity or details needed"),
+    ("Problem", "what the customer wants or what is wrong, and questions about it"),
+    ("Resolution", "the agent gives the answer, result or solution"),
+    ("Closing", "anything else, thank you, goodbye"),
+]
+STAR_SPEC = PhaseSpec.parse([{"name": n, "description": d} for n, d in STAR_PHASES])
+_ORDER = {n.lower(): i for i, (n, _) in enumerate(STAR_PHASES)}
+
+
+@dataclass
+class EvalItem:
+    id: str
+    domain: str
+    transcript: Transcript
+    spec: PhaseSpec
+    gold_phases: list[dict]  # contiguous {name, start_time, end_time} covering the call
+    gold_labels: list[str] = field(default_factory=list)  # one per transcript utterance
+
+
+def star_path() -> Path:
+    if os.environ.get("CALLPHASE_STAR"):
+        return Path(os.environ["CALLPHASE_STAR"])
+    return Path(__file__).resolve().parents[3].parent / "shared" / "data" / "star_dev.jsonl"
+
+
+def split_of(dialogue_id: int) -> str:
+    return "test" if dialogue_id % 5 == 0 else "dev"
+
+
+def fill_labels(turns: list[dict]) -> list[str | None]:
+    """The labelling rule in the module docstring; None only when the dialogue has no label at all."""
+    out = [t.get("phase") for t in turns]
+    last = None
+    for i, t in enumerate(turns):  # 1. agent turns continue the previous agent phase
+        if t["speaker"] == "agent":
+            out[i] = out[i] or last
+            last = out[i] or last
+    following = None
+    for i in range(len(turns) - 1, -1, -1):  # 2. customer turns take the answering agent turn's phase
+        if turns[i]["speaker"] == "agent":
+            following = out[i] or following
+        elif out[i] is None:
+            out[i] = following
+    previous = None
+    for i in range(len(out)):  # leftovers: the phase before, else the first phase after
+        out[i] = out[i] or previous
+        previous = out[i]
+    first = next((x for x in out if x), None)
+    return [x or first for x in out]
+
+
+def star_dialogues(split: str | None = None, path: str | Path | None = None) -> Iterator[dict]:
+    """STAR dialogues kept for the sets (ordered, two phases or more), with `labels` added."""
+    path = Path(path) if path else star_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"STAR data not found at {path}; set CALLPHASE_STAR")
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            if split and split_of(d["id"]) != split:
+                continue
+            labels = fill_labels(d["turns"])
+            if any(x is None for x in labels) or len(set(labels)) < 2:
+                continue
+            order = [_ORDER[x] for x in labels]
+            if any(b < a for a, b in zip(order, order[1:])):
+                continue
+            d["labels"] = [STAR_PHASES[_ORDER[x]][0] for x in labels]
+            yield d
+
+
+def gold_from_labels(starts: list[float], labels: list[str], duration: float) -> list[dict]:
+    """Contiguous gold phases; each starts where its first utterance starts (the first at 0)."""
+    phases: list[dict] = []
+    for start, name in zip(starts, labels):
+        if phases and phases[-1]["name"] == name:
+            continue
+        phases.append({"name": name, "start_time": 0.0 if not phases else start})
+    for a, b in zip(phases, phases[1:] + [None]):
+        a["end_time"] = b["start_time"] if b else duration
+    return phases
+
+
+def label_at(gold: list[dict], t: float) -> str:
+    for p in gold:
+        if p["start_time"] <= t < p["end_time"]:
+            return p["name"]
+    return gold[-1]["name"]
+
+
+def text_items(split: str = "dev", limit: int | None = None, path: str | Path | None = None) -> list[EvalItem]:
+    items = []
+    for d in star_dialogues(split, path):
+        t, utts = 0.0, []
+        for i, turn in enumerate(d["turns"]):
+            length = 0.4 * max(1, len(turn["text"].split()))
+            utts.append(Utterance(index=i, start=round(t, 3), end=round(t + length, 3), text=turn["text"], speaker=turn["speaker"]))
+            t += length + 0.5
+        transcript = Transcript(duration=round(t, 3), utterances=utts, source=f"star:{d['id']}")
+        gold = gold_from_labels([u.start for u in utts], d["labels"], transcript.duration)
+        items.append(EvalItem(str(d["id"]), (d["domains"] or ["none"])[0] or "none", transcript, STAR_SPEC, gold, d["labels"]))
+        if limit and len(items) >= limit:
+            break
+    return items
+
+
+def spoken_items(
+    split: str = "dev",
+    limit: int = 20,
+    model: str = "tiny",
+    cache_dir: str | Path | None = None,
+    path: str | Path | None = None,
+) -> list[EvalItem]:
+    """The first `limit` dialogues of the split, rendered and transcribed (cached as JSON per dialogue and model)."""
+    from ..audio import Audio
+    from ..transcribe import ASROptions, transcribe_audio
+    from .synth import render_call
+
+    cache = Path(cache_dir) if cache_dir else Path(os.environ.get("CALLPHASE_EVAL_CACHE", Path.home() / ".cache" / "callphase" / "eval"))
+    cache.mkdir(parents=True, exist_ok=True)
+    items = []
+    for d in star_dialogues(split, path):
+        key = cache / f"star-{d['id']}-{model.replace('/', '_')}.json"
+        if key.is_file():
+            saved = json.loads(key.read_text())
+            transcript, gold = Transcript.model_validate(saved["transcript"]), saved["gold"]
+        else:
+            turns = [{"speaker": t["speaker"], "text": t["text"], "phase": lab} for t, lab in zip(d["turns"], d["labels"])]
+            call = render_call(turns, seed=d["id"])
+            # 8 kHz -> 16 kHz for Whisper, by PyAV's resampler as for any decoded file
+            audio = _to_16k(call.samples, call.sample_rate)
+            transcript = transcribe_audio(Audio(audio, 16000, call.sample_rate, 1), ASROptions(model=model, language="en"))
+            gold = call.gold_phases()
+            key.write_text(json.dumps({"transcript": transcript.model_dump(), "gold": gold}))
+        labels = [label_at(gold, (u.start + u.end) / 2) for u in transcript.utterances]
+        items.append(EvalItem(str(d["id"]), (d["domains"] or ["none"])[0] or "none", transcript, STAR_SPEC, gold, labels))
+        if len(items) >= limit:
+            break
+    return items
+
+
+def _to_16k(samples, rate: int):
+    import av
+    import numpy as np
+
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:1], dtype=np.float32), format="fltp", layout="mono")
+    frame.sample_rate = rate
+    resampler = av.AudioResampler(format="fltp", layout="mono", rate=16000)
+    out = [f.to_ndarray() for f in resampler.resample(frame) + resampler.resample(None)]
+    return np.concatenate(out, axis=1)

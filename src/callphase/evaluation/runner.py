@@ -1,0 +1,83 @@
+"""Run a segmenter over a labelled set and score it: accuracy, boundaries, Pk/WindowDiff, validity, time."""
+from __future__ import annotations
+
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+from ..segment import Segmenter, check, segment
+from ..types import Segmentation, Transcript
+from .datasets import EvalItem
+from .metrics import boundary_mae, pk, time_accuracy, utterance_accuracy, window_diff
+
+
+@dataclass
+class ItemScore:
+    id: str
+    domain: str
+    utterance_accuracy: float
+    time_accuracy: float
+    boundary_mae: float
+    pk: float
+    window_diff: float
+    valid: bool
+    seconds: float
+    audio_seconds: float
+
+
+def predicted_labels(transcript: Transcript, seg: Segmentation) -> list[str]:
+    """The phase each utterance starts in (phase boundaries are utterance starts)."""
+    out = []
+    for u in transcript.utterances:
+        name = seg.phases[-1].name
+        for p in seg.phases:
+            if u.start < p.end_time:
+                name = p.name
+                break
+        out.append(name)
+    return out
+
+
+def score_item(item: EvalItem, segmenter: Segmenter) -> ItemScore:
+    t = time.perf_counter()
+    seg = segment(item.transcript, item.spec, segmenter)
+    seconds = time.perf_counter() - t
+    labels = predicted_labels(item.transcript, seg)
+    return ItemScore(
+        id=item.id, domain=item.domain,
+        utterance_accuracy=utterance_accuracy(labels, item.gold_labels),
+        time_accuracy=time_accuracy(seg.phases, item.gold_phases),
+        boundary_mae=boundary_mae(seg.phases, item.gold_phases),
+        pk=pk(labels, item.gold_labels), window_diff=window_diff(labels, item.gold_labels),
+        valid=not check(seg, item.transcript, item.spec), seconds=seconds,
+        audio_seconds=item.transcript.duration,
+    )
+
+
+METRICS = ("utterance_accuracy", "time_accuracy", "boundary_mae", "pk", "window_diff", "validity", "seconds_per_call")
+
+
+def summarise(scores: list[ItemScore]) -> dict[str, float]:
+    if not scores:
+        return {m: float("nan") for m in METRICS} | {"calls": 0}
+    mean = lambda attr: statistics.fmean(getattr(s, attr) for s in scores)  # noqa: E731
+    return {
+        "calls": len(scores),
+        "utterance_accuracy": mean("utterance_accuracy"), "time_accuracy": mean("time_accuracy"),
+        "boundary_mae": mean("boundary_mae"), "pk": mean("pk"), "window_diff": mean("window_diff"),
+        "validity": mean("valid"), "seconds_per_call": mean("seconds"),
+        # per 5 minutes of audio, for the speed target
+        "seconds_per_5min": sum(s.seconds for s in scores) / max(sum(s.audio_seconds for s in scores), 1e-9) * 300,
+    }
+
+
+def evaluate(items: list[EvalItem], segmenter: Segmenter, by_domain: bool = False) -> dict:
+    scores = [score_item(item, segmenter) for item in items]
+    report = {"segmenter": segmenter.name, "overall": summarise(scores), "items": [asdict(s) for s in scores]}
+    if by_domain:
+        groups: dict[str, list[ItemScore]] = defaultdict(list)
+        for s in scores:
+            groups[s.domain].append(s)
+        report["by_domain"] = {d: summarise(g) for d, g in sorted(groups.items())}
+    return report
