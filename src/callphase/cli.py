@@ -14,12 +14,14 @@ from . import __version__
 from .captions import to_srt, to_vtt
 from .errors import CallphaseError, PhaseSpecError
 from .pipeline import load_transcript, segment_transcript
+from .segment.embedding import EmbeddingSegmenter
 from .transcribe import ASROptions
 from .types import CallResult, PhaseSpec, Transcript
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Split phone calls into phases, offline.")
 
 EXIT_BAD_INPUT = 2
+PHASE_BANK_WEIGHT = 2.0  # best STAR dev Pk (0.253) in the sweep 0.5/1/2/4
 
 
 class Reporter:
@@ -127,6 +129,7 @@ def segment(
     phases: Optional[str] = typer.Option(None, "--phases", help='comma-separated names, e.g. "Introduction,Complaint,Resolution,Goodbye"'),
     phases_file: Optional[Path] = typer.Option(None, "--phases-file", help="YAML or JSON list of {name, description}"),
     unordered: bool = typer.Option(False, "--unordered", help="phases may come in any order and repeat"),
+    phase_bank: bool = typer.Option(False, "--phase-bank", help="add the STAR-trained phase prototypes (see README)"),
     out: Optional[Path] = OutOpt,
     model: str = ModelOpt,
     language: Optional[str] = LanguageOpt,
@@ -142,7 +145,8 @@ def segment(
                 spec = spec.model_copy(update={"ordered": False})
             timings: dict[str, float] = {}
             transcript = load_transcript(call, _asr(model, language, beam_size), reporter.progress, timings)
-            result = segment_transcript(transcript, spec, timings=timings)
+            segmenter = EmbeddingSegmenter(bank_weight=PHASE_BANK_WEIGHT if phase_bank else 0.0)
+            result = segment_transcript(transcript, spec, segmenter, timings=timings)
         except CallphaseError as e:
             raise _fail(reporter, str(e)) from None
         reporter.event("done", timings={k: round(v, 3) for k, v in result.timings.items()})
@@ -218,6 +222,64 @@ def demo(
         print(json.dumps(result.to_seed_json(), indent=1, ensure_ascii=False))
     else:
         _write_outputs(folder / "call.mp3", out, transcript, result, reporter)
+
+
+@app.command("eval")
+def eval_(
+    dataset: str = typer.Option("star-text", "--set", help="star-text (dialogues as text) or star-spoken (rendered calls through ASR)"),
+    split: str = typer.Option("both", "--split", help="dev, test or both"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="at most this many calls per split"),
+    phase_bank: bool = typer.Option(False, "--phase-bank", help="add the STAR-trained phase prototypes (see README)"),
+    model: str = typer.Option("tiny", "--model", help="ASR model for star-spoken"),
+    by_domain: bool = typer.Option(False, "--by-domain", help="a row per STAR domain too"),
+    star: Optional[Path] = typer.Option(None, "--star", help="STAR jsonl (default: $CALLPHASE_STAR or ../shared/data/star_dev.jsonl)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write the full report (every call's scores) as JSON"),
+    quiet: bool = QuietOpt,
+    json_logs: bool = JsonOpt,
+) -> None:
+    """Score a segmenter on a labelled set: accuracy, boundary error, Pk, WindowDiff, validity, speed."""
+    from .evaluation.datasets import spoken_items, text_items
+    from .evaluation.runner import evaluate
+
+    with Reporter(quiet, json_logs) as reporter:
+        if dataset not in ("star-text", "star-spoken") or split not in ("dev", "test", "both"):
+            raise _fail(reporter, "--set must be star-text or star-spoken, --split dev, test or both")
+        segmenter = EmbeddingSegmenter(bank_weight=PHASE_BANK_WEIGHT if phase_bank else 0.0)
+        reports = {}
+        try:
+            for part in ("dev", "test") if split == "both" else (split,):
+                if dataset == "star-text":
+                    items = text_items(part, limit, star)
+                else:
+                    items = spoken_items(part, limit or 20, model, path=star)
+                reports[part] = evaluate(items, segmenter, by_domain)
+                reporter.event("evaluated", split=part, **reports[part]["overall"])
+        except (FileNotFoundError, CallphaseError) as e:
+            raise _fail(reporter, str(e)) from None
+    name = segmenter.name + (" + phase bank" if phase_bank else "")
+    if not quiet and not json_logs:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{dataset}, segmenter {name}")
+        columns = ["split", "calls", "utt acc", "time acc", "boundary MAE s", "Pk", "WindowDiff", "valid", "s/call", "s/5min"]
+        for c in columns:
+            table.add_column(c, justify="right")
+
+        def row(label: str, o: dict) -> None:
+            table.add_row(label, str(o["calls"]), f"{o['utterance_accuracy']:.3f}", f"{o['time_accuracy']:.3f}",
+                          f"{o['boundary_mae']:.2f}", f"{o['pk']:.3f}", f"{o['window_diff']:.3f}",
+                          f"{o['validity']:.0%}", f"{o['seconds_per_call']:.3f}", f"{o['seconds_per_5min']:.2f}")
+
+        for part, report in reports.items():
+            row(part, report["overall"])
+            for domain, o in report.get("by_domain", {}).items():
+                row(f"  {part}/{domain}", o)
+        Console(stderr=True, width=140).print(table)
+    summary = {part: r["overall"] for part, r in reports.items()}
+    if out is not None:
+        out.write_text(json.dumps({"set": dataset, "segmenter": name, "reports": reports}, indent=1))
+    print(json.dumps({"set": dataset, "segmenter": name, **summary}))
 
 
 @app.command()

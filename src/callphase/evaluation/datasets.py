@@ -7,9 +7,10 @@ resolution, closing) and leaves customer turns and some agent turns unlabelled. 
   2. an unlabelled customer turn takes the phase of the agent turn that answers it (the next agent turn);
      customer turns after the last agent turn take the phase before them.
 Sets hold the dialogues whose filled labels keep the order Greeting < Verification < Problem < Resolution <
-Closing and span at least two phases (2,624 of 4,666; the others interleave phases, e.g. verification in the
-middle of a problem, which an ordered segmentation cannot express). Split: dialogue id % 5 == 0 is `test`,
-the rest `dev`; fixed forever so figures stay comparable.
+Closing and span at least two phases (2,354 of 4,666: 1,761 dev, 593 test; most others interleave phases, e.g. verification in the
+middle of a problem, which an ordered segmentation cannot express). Split: dialogue id % 5 == 3 is `test`,
+the rest `dev` (the shared file holds no id divisible by 5); fixed so figures stay comparable. Anything
+learned from data (the phase bank) is learned from `dev` only.
 
 Text dialogues get times from reading speed (0.4 s per word + 0.5 s pause); spoken calls are rendered with
 two espeak-ng voices at 8 kHz (synth.py) and transcribed, and an ASR utterance's gold phase is the gold
@@ -53,7 +54,7 @@ def star_path() -> Path:
 
 
 def split_of(dialogue_id: int) -> str:
-    return "test" if dialogue_id % 5 == 0 else "dev"
+    return "test" if dialogue_id % 5 == 3 else "dev"
 
 
 def fill_labels(turns: list[dict]) -> list[str | None]:
