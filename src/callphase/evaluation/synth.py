@@ -34,16 +34,10 @@ class RenderedCall:
 
     def gold_phases(self) -> list[dict]:
         """Contiguous phases covering [0, duration]; each starts where its first turn starts."""
-        spans: list[dict] = []
-        for t in self.turns:
-            if t.phase is None:
-                continue
-            if spans and spans[-1]["name"] == t.phase:
-                continue
-            spans.append({"name": t.phase, "start_time": 0.0 if not spans else t.start})
-        for a, b in zip(spans, spans[1:] + [None]):
-            a["end_time"] = b["start_time"] if b else self.duration
-        return spans
+        from .datasets import gold_from_labels
+
+        labelled = [t for t in self.turns if t.phase is not None]
+        return gold_from_labels([t.start for t in labelled], [t.phase for t in labelled], self.duration)
 
     def truth(self) -> dict:
         return {
