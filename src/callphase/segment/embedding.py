@@ -68,6 +68,7 @@ class EmbeddingSegmenter:
         self.other_score = other_score
         self.bank_weight = bank_weight
         self._encoder = encoder
+        self._queries: dict[tuple[str, ...], np.ndarray] = {}  # a batch reuses one phase list
 
     @property
     def encoder(self):
@@ -86,7 +87,10 @@ class EmbeddingSegmenter:
     def scores(self, transcript: Transcript, spec: PhaseSpec) -> np.ndarray:
         """(utterances, phases + 1) matrix; the last column is `other`."""
         utterances = self.encoder.passage([u.text for u in transcript.utterances])
-        sim = utterances @ self.encoder.query(phase_queries(spec)).T
+        queries = tuple(phase_queries(spec))
+        if queries not in self._queries:
+            self._queries[queries] = self.encoder.query(list(queries))
+        sim = utterances @ self._queries[queries].T
         sim = sim - sim.mean(axis=0, keepdims=True)
         z = sim - sim.mean(axis=1, keepdims=True)
         prototypes_ = self.bank_vectors(spec)
