@@ -27,3 +27,9 @@ def test_yaml_and_json_files(tmp_path):
 def test_bad_phase_lists(value, message):
     with pytest.raises(PhaseSpecError, match=message):
         PhaseSpec.parse(value)
+
+
+def test_require_all_from_a_file(tmp_path):
+    (tmp_path / "p.yaml").write_text("require_all: true\nphases: [A, B]\n")
+    assert PhaseSpec.from_file(tmp_path / "p.yaml").require_all
+    assert not PhaseSpec.parse("A,B").require_all

@@ -152,3 +152,15 @@ def test_best_path_respects_order_and_switch_cost():
 def test_phases_from_labels_rejects_a_length_mismatch():
     with pytest.raises(ValueError):
         phases_from_labels(T, ["Introduction"], SPEC)
+
+
+def test_skip_cost_keeps_a_weak_phase_instead_of_passing_over_it():
+    # phase B is never the best label, but it is only slightly worse than A on utterances 2-3
+    scores = np.array([[1, 0, 0, -9], [1, 0, 0, -9], [1, 0.9, 0, -9], [1, 0.9, 0, -9], [0, 0, 1, -9], [0, 0, 1, -9]], float)
+    assert best_path(scores, ordered=True) == [0, 0, 0, 0, 2, 2]
+    # with the cost, B takes the one utterance where it loses least (5.9 beats 5.8 for two, 6 - 1 for none)
+    assert best_path(scores, ordered=True, skip_cost=1.0) == [0, 0, 0, 1, 2, 2]
+    # passing over phases at the start or the end costs too
+    first_missing = np.array([[0.0, 1, -9], [0.0, 1, -9]])
+    assert best_path(first_missing, ordered=True) == [1, 1]
+    assert best_path(first_missing, ordered=True, skip_cost=2.0)[0] == 0

@@ -129,6 +129,7 @@ def segment(
     phases: Optional[str] = typer.Option(None, "--phases", help='comma-separated names, e.g. "Introduction,Complaint,Resolution,Goodbye"'),
     phases_file: Optional[Path] = typer.Option(None, "--phases-file", help="YAML or JSON list of {name, description}"),
     unordered: bool = typer.Option(False, "--unordered", help="phases may come in any order and repeat"),
+    require_all: bool = typer.Option(False, "--require-all", help="every call passes through every phase"),
     phase_bank: bool = typer.Option(False, "--phase-bank", help="add the STAR-trained phase prototypes (see README)"),
     out: Optional[Path] = OutOpt,
     model: str = ModelOpt,
@@ -141,8 +142,9 @@ def segment(
     with Reporter(quiet, json_logs) as reporter:
         try:
             spec = _phase_spec(phases, phases_file)
-            if unordered:
-                spec = spec.model_copy(update={"ordered": False})
+            if unordered or require_all:
+                spec = spec.model_copy(update={"ordered": spec.ordered and not unordered,
+                                               "require_all": spec.require_all or require_all})
             timings: dict[str, float] = {}
             transcript = load_transcript(call, _asr(model, language, beam_size), reporter.progress, timings)
             segmenter = EmbeddingSegmenter(bank_weight=PHASE_BANK_WEIGHT if phase_bank else 0.0)
@@ -197,7 +199,8 @@ def demo(
     with Reporter(quiet, json_logs) as reporter:
         if not (folder / "call.mp3").is_file():
             raise _fail(reporter, f"the demo call is not at {folder}/call.mp3 (it ships with the source checkout)")
-        spec = PhaseSpec.parse(yaml.safe_load((folder / "call.yaml").read_text())["phases"])
+        script = yaml.safe_load((folder / "call.yaml").read_text())
+        spec = PhaseSpec.parse({"phases": script["phases"], "require_all": script.get("require_all", False)})
         truth = json.loads((folder / "call.truth.json").read_text())
         timings: dict[str, float] = {}
         try:

@@ -52,6 +52,9 @@ class PhaseSpec(BaseModel):
 
     phases: list[PhaseDef]
     ordered: bool = True
+    # Every call passes through every phase: segmenters then avoid skipping one (measured: the demo call
+    # found its Resolution phase with it; on STAR dialogues, which do skip phases, it hurt).
+    require_all: bool = False
     other: str = "Other"
 
     @model_validator(mode="after")
@@ -102,7 +105,7 @@ class PhaseSpec(BaseModel):
 
     @classmethod
     def from_file(cls, path: str | Path) -> "PhaseSpec":
-        """Read a YAML (.yaml/.yml) or JSON (.json) list of phases, or {phases: [...], ordered: bool}."""
+        """Read a YAML (.yaml/.yml) or JSON (.json) list of phases, or {phases: [...], ordered, require_all}."""
         path = Path(path)
         if not path.is_file():
             raise PhaseSpecError(f"phase file not found: {path}")

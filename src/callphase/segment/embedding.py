@@ -50,6 +50,7 @@ class EmbeddingSegmenter:
     every phase name in the phase bank, the centred similarity to the bank's prototype is added with that
     weight. Measured (README): the bank helps on STAR-like task dialogues (dev Pk 0.36 -> 0.25 at weight 2)
     and hurts on our contact-centre calls (time accuracy 0.85 -> 0.81), so it is off unless asked for.
+    When the spec says `require_all`, each phase the path passes over costs `skip_cost`.
     `other` scores `other_score`, below every phase: it is taken only where no phase is allowed.
     Confidence: a logistic of the margin between the chosen label and the best other one."""
 
@@ -61,8 +62,10 @@ class EmbeddingSegmenter:
         temperature: float = 20.0,
         other_score: float = -5.0,
         bank_weight: float = 0.0,
+        skip_cost: float = 1.0,
         encoder=None,
     ):
+        self.skip_cost = skip_cost
         self.switch_cost = switch_cost
         self.temperature = temperature
         self.other_score = other_score
@@ -102,7 +105,7 @@ class EmbeddingSegmenter:
 
     def label(self, transcript: Transcript, spec: PhaseSpec) -> Labels:
         scores = self.scores(transcript, spec)
-        path = best_path(scores, spec.ordered, self.switch_cost)
+        path = best_path(scores, spec.ordered, self.switch_cost, self.skip_cost if spec.require_all else 0.0)
         chosen = scores[np.arange(len(path)), path]
         rest = scores.copy()
         rest[np.arange(len(path)), path] = -np.inf

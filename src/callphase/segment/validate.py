@@ -24,11 +24,12 @@ from ..types import Phase, PhaseSpec, Segmentation, Transcript
 EPS = 1e-6
 
 
-def best_path(scores: np.ndarray, ordered: bool, switch_cost: float = 0.0) -> list[int]:
+def best_path(scores: np.ndarray, ordered: bool, switch_cost: float = 0.0, skip_cost: float = 0.0) -> list[int]:
     """Highest-scoring label sequence: columns 0..K-1 are the spec's phases, column K is `other`.
 
     Each step adds scores[i, label]; each label change costs `switch_cost`. When `ordered`, a phase may
-    never follow a later phase: the state is (label, last phase seen), and `other` keeps the position.
+    never follow a later phase: the state is (label, last phase seen), and `other` keeps the position;
+    each phase passed over (at the start, between two phases, or at the end) costs `skip_cost`.
     """
     n, width = scores.shape
     k = width - 1
@@ -47,14 +48,20 @@ def best_path(scores: np.ndarray, ordered: bool, switch_cost: float = 0.0) -> li
         allowed = np.ones((width, width), bool)
         start_ok = np.ones(width, bool)
     trans = np.where(labels[:, None] == labels[None, :], 0.0, -switch_cost)
+    start = np.zeros(len(labels))
+    end = np.zeros(len(labels))
+    if ordered and skip_cost:
+        trans = trans - skip_cost * np.maximum(pos[None, :] - pos[:, None] - 1, 0) * (labels[None, :] < k)
+        start = -skip_cost * np.maximum(pos, 0) * (labels < k)
+        end = -skip_cost * (k - 1 - pos)
     trans = np.where(allowed, trans, -np.inf)
-    dp = np.where(start_ok, scores[0, labels], -np.inf)
+    dp = np.where(start_ok, scores[0, labels] + start, -np.inf)
     back = np.zeros((n, len(labels)), dtype=np.int64)
     for i in range(1, n):
         cand = dp[:, None] + trans
         back[i] = cand.argmax(axis=0)
         dp = cand.max(axis=0) + scores[i, labels]
-    state = int(dp.argmax())
+    state = int((dp + end).argmax())
     path = [state]
     for i in range(n - 1, 0, -1):
         state = int(back[i, state])
