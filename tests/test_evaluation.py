@@ -110,6 +110,16 @@ def test_eval_command_reports_every_metric(star_file, tmp_path):
     assert "boundary MAE" in result.stderr  # the table
 
 
+def test_eval_command_reports_an_empty_split_without_failing(star_file, tmp_path):
+    dev_only = tmp_path / "dev_only.jsonl"
+    dev_only.write_text("".join(line + "\n" for line in star_file.read_text().splitlines()
+                                if json.loads(line)["id"] % 5 != 3))
+    result = subprocess.run([sys.executable, "-m", "callphase", "eval", "--star", str(dev_only), "--split", "test"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["test"]["calls"] == 0
+
+
 def test_eval_command_rejects_a_missing_set(tmp_path):
     result = subprocess.run([sys.executable, "-m", "callphase", "eval", "--star", str(tmp_path / "none.jsonl")],
                             capture_output=True, text=True)

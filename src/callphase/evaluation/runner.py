@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from ..segment import Segmenter, check, segment
 from ..types import Segmentation, Transcript
-from .datasets import EvalItem
+from .datasets import EvalItem, label_at
 from .metrics import boundary_mae, pk, time_accuracy, utterance_accuracy, window_diff
 
 
@@ -28,15 +28,8 @@ class ItemScore:
 
 def predicted_labels(transcript: Transcript, seg: Segmentation) -> list[str]:
     """The phase each utterance starts in (phase boundaries are utterance starts)."""
-    out = []
-    for u in transcript.utterances:
-        name = seg.phases[-1].name
-        for p in seg.phases:
-            if u.start < p.end_time:
-                name = p.name
-                break
-        out.append(name)
-    return out
+    phases = [p.model_dump() for p in seg.phases]
+    return [label_at(phases, u.start) for u in transcript.utterances]
 
 
 def score_item(item: EvalItem, segmenter: Segmenter) -> ItemScore:
@@ -55,7 +48,8 @@ def score_item(item: EvalItem, segmenter: Segmenter) -> ItemScore:
     )
 
 
-METRICS = ("utterance_accuracy", "time_accuracy", "boundary_mae", "pk", "window_diff", "validity", "seconds_per_call")
+METRICS = ("utterance_accuracy", "time_accuracy", "boundary_mae", "pk", "window_diff", "validity",
+           "seconds_per_call", "seconds_per_5min")
 
 
 def summarise(scores: list[ItemScore]) -> dict[str, float]:
