@@ -142,9 +142,10 @@ def segment(
     with Reporter(quiet, json_logs) as reporter:
         try:
             spec = _phase_spec(phases, phases_file)
-            if unordered or require_all:
-                spec = spec.model_copy(update={"ordered": spec.ordered and not unordered,
-                                               "require_all": spec.require_all or require_all})
+            if unordered:
+                spec = spec.model_copy(update={"ordered": False})
+            if require_all:
+                spec = spec.model_copy(update={"require_all": True})
             timings: dict[str, float] = {}
             transcript = load_transcript(call, _asr(model, language, beam_size), reporter.progress, timings)
             segmenter = EmbeddingSegmenter(bank_weight=PHASE_BANK_WEIGHT if phase_bank else 0.0)

@@ -7,8 +7,8 @@ resolution, closing) and leaves customer turns and some agent turns unlabelled. 
   2. an unlabelled customer turn takes the phase of the agent turn that answers it (the next agent turn);
      customer turns after the last agent turn take the phase before them.
 Sets hold the dialogues whose filled labels keep the order Greeting < Verification < Problem < Resolution <
-Closing and span at least two phases (2,354 of 4,666: 1,761 dev, 593 test; most others interleave phases, e.g. verification in the
-middle of a problem, which an ordered segmentation cannot express). Split: dialogue id % 5 == 3 is `test`,
+Closing and span at least two phases (2,354 of 4,666: 1,761 dev, 593 test; most others interleave
+phases, e.g. verification in the middle of a problem, which an ordered segmentation cannot express). Split: dialogue id % 5 == 3 is `test`,
 the rest `dev` (the shared file holds no id divisible by 5); fixed so figures stay comparable. Anything
 learned from data (the phase bank) is learned from `dev` only.
 
@@ -111,6 +111,10 @@ def gold_from_labels(starts: list[float], labels: list[str], duration: float) ->
     return phases
 
 
+def _domain(dialogue: dict) -> str:
+    return (dialogue["domains"] or ["none"])[0] or "none"
+
+
 def label_at(gold: list[dict], t: float) -> str:
     for p in gold:
         if p["start_time"] <= t < p["end_time"]:
@@ -128,7 +132,7 @@ def text_items(split: str = "dev", limit: int | None = None, path: str | Path | 
             t += length + 0.5
         transcript = Transcript(duration=round(t, 3), utterances=utts, source=f"star:{d['id']}")
         gold = gold_from_labels([u.start for u in utts], d["labels"], transcript.duration)
-        items.append(EvalItem(str(d["id"]), (d["domains"] or ["none"])[0] or "none", transcript, STAR_SPEC, gold, d["labels"]))
+        items.append(EvalItem(str(d["id"]), _domain(d), transcript, STAR_SPEC, gold, d["labels"]))
         if limit and len(items) >= limit:
             break
     return items
@@ -163,7 +167,7 @@ def spoken_items(
             gold = call.gold_phases()
             key.write_text(json.dumps({"transcript": transcript.model_dump(), "gold": gold}))
         labels = [label_at(gold, (u.start + u.end) / 2) for u in transcript.utterances]
-        items.append(EvalItem(str(d["id"]), (d["domains"] or ["none"])[0] or "none", transcript, STAR_SPEC, gold, labels))
+        items.append(EvalItem(str(d["id"]), _domain(d), transcript, STAR_SPEC, gold, labels))
         if len(items) >= limit:
             break
     return items
