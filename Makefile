@@ -9,10 +9,10 @@ $(BIN)/python:
 	python3 -m venv $(VENV)
 
 install: $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[llm]"
 
 install-test: $(BIN)/python system-deps
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,llm]'
 
 # espeak-ng and sox render the spoken test calls; the package itself needs neither.
 system-deps:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import yaml
@@ -34,3 +35,26 @@ def card_call(tmp_path_factory):
     path = write_audio(call.samples, call.sample_rate, folder / "card_call.mp3")
     (folder / "card_call.truth.json").write_text(json.dumps(call.truth()))
     return path, call
+
+
+# Tests get no language model unless they ask for one (the CLI's default `auto` would load the 1.1 GB
+# local model for every segment run); tests/test_llm.py passes --llm or a backend explicitly.
+os.environ["CALLPHASE_LLM"] = "none"
+
+
+def text_transcript(turns: list[dict], start_index: int = 0, t0: float = 0.0):
+    """A transcript of scripted turns timed at reading speed (0.4 s a word, 0.5 s pauses), no audio."""
+    from callphase.types import Transcript, Utterance
+
+    t, utts = t0, []
+    for i, turn in enumerate(turns, start_index):
+        length = 0.4 * len(turn["text"].split())
+        utts.append(Utterance(index=i, start=round(t, 2), end=round(t + length, 2), text=turn["text"], speaker=turn["speaker"]))
+        t += length + 0.5
+    return Transcript(duration=round(t, 2), utterances=utts, source="script")
+
+
+@pytest.fixture
+def card_text():
+    """The card call as a text transcript with gold labels (one per utterance)."""
+    return text_transcript(CARD_CALL), [turn["phase"] for turn in CARD_CALL]

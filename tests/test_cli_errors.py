@@ -42,7 +42,7 @@ def files(tmp_path_factory):
     (["segment", "good.mp3", "--phases", ""], "the phase list is empty"),
     (["segment", "good.mp3", "--phases", " , ,"], "the phase list is empty"),
     (["segment", "good.mp3", "--phases", "A,A"], "phase names repeat"),
-    (["segment", "good.mp3"], "no phases given"),
+    (["segment", "good.mp3", "--phases", "A,B", "--segmenter", "magic"], "unknown --segmenter 'magic'"),
     (["segment", "bad.vtt", "--phases", "A,B"], "ends before it starts"),
     (["segment", "good.mp3", "--phases", "A,B", "--model", "/no/such/dir"], "no such model directory: /no/such/dir"),
     (["transcribe", "notes.mp3"], "cannot read notes.mp3 as audio"),

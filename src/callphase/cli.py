@@ -3,6 +3,7 @@ errors on stderr. Bad input: one `error:` line and exit code 2."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import typer
 
 from . import __version__
 from .captions import to_srt, to_vtt
+from .chapters import auto_chapters
 from .errors import CallphaseError, PhaseSpecError
 from .pipeline import load_transcript, segment_transcript
 from .segment.embedding import EmbeddingSegmenter
@@ -91,13 +93,17 @@ def _phase_spec(phases: Optional[str], phases_file: Optional[Path]) -> PhaseSpec
     return PhaseSpec.parse(phases)
 
 
-def _write_outputs(call: Path, out: Path, transcript: Transcript, result: CallResult | None, reporter: Reporter) -> None:
+def _write_outputs(
+    call: Path, out: Path, transcript: Transcript, result: CallResult | None, reporter: Reporter,
+    extra: dict[str, str] | None = None,
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     stem = call.stem
     files = {
         f"{stem}.transcript.json": transcript.model_dump_json(indent=1),
         f"{stem}.vtt": to_vtt(transcript),
         f"{stem}.srt": to_srt(transcript),
+        **(extra or {}),
     }
     if result is not None:
         files[f"{stem}.phases.json"] = json.dumps(result.to_seed_json(), indent=1, ensure_ascii=False)
@@ -111,6 +117,62 @@ def _write_outputs(call: Path, out: Path, transcript: Transcript, result: CallRe
     reporter.info(f"wrote {len(files)} files to {out}")
 
 
+def _llm(llm: Optional[str], no_llm: bool, base_url: Optional[str]):
+    """The LLM backend for --llm/--no-llm (None: extractive summaries, embedding segmenter only)."""
+    from .llm import get_llm
+
+    if no_llm:
+        return None
+    return get_llm(llm or os.environ.get("CALLPHASE_LLM") or "auto", base_url=base_url)
+
+
+def _segmenter(name: str, llm, phase_bank: bool):
+    from .segment import SEGMENTERS, get_segmenter
+
+    if name not in SEGMENTERS:
+        raise CallphaseError(f"unknown --segmenter {name!r}: use {', '.join(SEGMENTERS)}")
+    if name != "embedding" and llm is None:
+        raise CallphaseError(f"--segmenter {name} needs an LLM: --llm local, --llm local:PATH.gguf or --llm openai:MODEL")
+    embedding = EmbeddingSegmenter(bank_weight=PHASE_BANK_WEIGHT if phase_bank else 0.0)
+    if name == "embedding":
+        return embedding
+    return get_segmenter(name, llm=llm, **({"fallback": embedding} if name == "llm" else {"embedding": embedding}))
+
+
+def _show_prompts(transcript: Transcript, spec: Optional[PhaseSpec], segmenter_name: str, llm) -> None:
+    """Print, as JSON, the chat requests the LLM would get for this call; nothing is sent."""
+    from .chapters import TopicSegmenter, chapter_max_tokens, chapter_request
+    from .llm import request_body
+    from .segment import segment
+    from .segment.llm import segment_max_tokens, segment_request
+    from .summarize import phase_utterances, summary_max_tokens, summary_request
+
+    requests = []
+    model = getattr(llm, "model", None)
+    if spec is None:
+        chapters = auto_chapters(transcript, None, TopicSegmenter())
+        groups = [[u for u in transcript.utterances if c.first_utterance is not None
+                   and c.first_utterance <= u.index <= c.last_utterance] for c in chapters.chapters]
+        messages, schema, pid = chapter_request(groups)
+        requests.append({"purpose": "chapter titles and summaries", "prompt": pid,
+                         "request": request_body(messages, schema, chapter_max_tokens(len(groups)), 0.0, model)})
+    else:
+        if segmenter_name == "llm":
+            messages, schema, pid = segment_request(transcript, spec)
+            requests.append({"purpose": "phases", "prompt": pid,
+                             "request": request_body(messages, schema, segment_max_tokens(spec), 0.0, model)})
+        elif segmenter_name == "hybrid":
+            requests.append({"purpose": "phases", "note": "hybrid asks one short question per low-confidence "
+                             "boundary of the embedding result; those depend on that result"})
+        seg = segment(transcript, spec, EmbeddingSegmenter())
+        groups = phase_utterances(transcript, seg)
+        if any(groups):
+            messages, schema, numbered, pid = summary_request([p.name for p in seg.phases], groups)
+            requests.append({"purpose": "summaries (phases from the embedding segmenter)", "prompt": pid,
+                             "request": request_body(messages, schema, summary_max_tokens(len(numbered)), 0.0, model)})
+    print(json.dumps(requests, indent=1, ensure_ascii=False))
+
+
 def _asr(model: str, language: Optional[str], beam_size: int) -> ASROptions:
     return ASROptions(model=model, language=language, beam_size=beam_size)
 
@@ -121,6 +183,9 @@ BeamOpt = typer.Option(1, "--beam-size", min=1, help="beam size for decoding (5 
 OutOpt = typer.Option(None, "--out", help="write results into this directory instead of printing them")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress output")
 JsonOpt = typer.Option(False, "--json", help="progress and errors as JSON lines on stderr")
+LLMOpt = typer.Option(None, "--llm", help="auto (default: local if installed) | local | local:PATH.gguf | openai:MODEL | none; default from $CALLPHASE_LLM")
+NoLLMOpt = typer.Option(False, "--no-llm", help="no language model: extractive summaries, keyword chapter titles")
+BaseURLOpt = typer.Option(None, "--llm-base-url", help="OpenAI-compatible base URL for --llm openai:MODEL (default $CALLPHASE_LLM_BASE_URL or $OPENAI_BASE_URL); key from $CALLPHASE_LLM_API_KEY or $OPENAI_API_KEY")
 
 
 @app.command()
@@ -131,6 +196,11 @@ def segment(
     unordered: bool = typer.Option(False, "--unordered", help="phases may come in any order and repeat"),
     require_all: bool = typer.Option(False, "--require-all", help="every call passes through every phase"),
     phase_bank: bool = typer.Option(False, "--phase-bank", help="add the STAR-trained phase prototypes (see README)"),
+    segmenter_name: str = typer.Option("embedding", "--segmenter", help="embedding | llm | hybrid (llm and hybrid need an LLM)"),
+    llm: Optional[str] = LLMOpt,
+    no_llm: bool = NoLLMOpt,
+    llm_base_url: Optional[str] = BaseURLOpt,
+    show_prompt: bool = typer.Option(False, "--show-prompt", help="print the LLM requests this call would make, send nothing"),
     out: Optional[Path] = OutOpt,
     model: str = ModelOpt,
     language: Optional[str] = LanguageOpt,
@@ -138,22 +208,43 @@ def segment(
     quiet: bool = QuietOpt,
     json_logs: bool = JsonOpt,
 ) -> None:
-    """Split a call into phases: phases JSON on stdout, or phases/transcript/captions files in --out."""
+    """Split a call into phases: phases JSON on stdout, or phases/transcript/captions files in --out.
+    With no --phases/--phases-file: auto chapters ({"chapters": [{title, start_time, end_time, summary}]})."""
     with Reporter(quiet, json_logs) as reporter:
         try:
-            spec = _phase_spec(phases, phases_file)
-            if unordered:
+            spec = None if phases is None and phases_file is None else _phase_spec(phases, phases_file)
+            if spec is not None and unordered:
                 spec = spec.model_copy(update={"ordered": False})
-            if require_all:
+            if spec is not None and require_all:
                 spec = spec.model_copy(update={"require_all": True})
+            backend = _llm(llm, no_llm or (show_prompt and segmenter_name == "embedding" and not llm), llm_base_url)
+            segmenter = _segmenter(segmenter_name, backend, phase_bank) if spec is not None else None
             timings: dict[str, float] = {}
             transcript = load_transcript(call, _asr(model, language, beam_size), reporter.progress, timings)
-            segmenter = EmbeddingSegmenter(bank_weight=PHASE_BANK_WEIGHT if phase_bank else 0.0)
-            result = segment_transcript(transcript, spec, segmenter, timings=timings)
+            if show_prompt:
+                _show_prompts(transcript, spec, segmenter_name, backend)
+                return
+            if spec is None:
+                t = time.perf_counter()
+                reporter.info("no phases given: splitting the call into chapters")
+                chapters = auto_chapters(transcript, backend)
+                timings["chapters"] = time.perf_counter() - t
+                for note in chapters.notes:
+                    reporter.info(note)
+            else:
+                result = segment_transcript(transcript, spec, segmenter, timings=timings, llm=backend)
+                for note in result.segmentation.repairs:
+                    reporter.event("repair", message=note)
         except CallphaseError as e:
             raise _fail(reporter, str(e)) from None
-        reporter.event("done", timings={k: round(v, 3) for k, v in result.timings.items()})
-    if out is None:
+        reporter.event("done", timings={k: round(v, 3) for k, v in timings.items()})
+    if spec is None:
+        text = json.dumps(chapters.to_json(), indent=1, ensure_ascii=False)
+        if out is None:
+            print(text)
+        else:
+            _write_outputs(call, out, transcript, None, reporter, {f"{call.stem}.chapters.json": text})
+    elif out is None:
         print(json.dumps(result.to_seed_json(), indent=1, ensure_ascii=False))
     else:
         _write_outputs(call, out, transcript, result, reporter)
@@ -190,6 +281,9 @@ def demo_dir() -> Path:
 def demo(
     out: Optional[Path] = OutOpt,
     model: str = ModelOpt,
+    llm: Optional[str] = LLMOpt,
+    no_llm: bool = NoLLMOpt,
+    llm_base_url: Optional[str] = BaseURLOpt,
     quiet: bool = QuietOpt,
     json_logs: bool = JsonOpt,
 ) -> None:
@@ -205,15 +299,17 @@ def demo(
         truth = json.loads((folder / "call.truth.json").read_text())
         timings: dict[str, float] = {}
         try:
+            backend = _llm(llm, no_llm, llm_base_url)
             transcript = load_transcript(folder / "call.mp3", _asr(model, "en", 1), reporter.progress, timings)
-            result = segment_transcript(transcript, spec, timings=timings)
+            result = segment_transcript(transcript, spec, timings=timings, llm=backend)
         except CallphaseError as e:
             raise _fail(reporter, str(e)) from None
     if not quiet and not json_logs:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"demo call ({transcript.duration:.0f} s, model {model}, {timings['transcribe']:.1f} s to transcribe)")
+        table = Table(title=f"demo call ({transcript.duration:.0f} s, model {model}, {timings['transcribe']:.1f} s to "
+                            f"transcribe; summaries: {result.segmentation.summary_method}, {timings['summarize']:.1f} s)")
         for column in ("phase", "found", "true"):
             table.add_column(column)
         gold = {p["name"]: p for p in truth["phases"]}
@@ -230,37 +326,66 @@ def demo(
 
 @app.command("eval")
 def eval_(
-    dataset: str = typer.Option("star-text", "--set", help="star-text (dialogues as text) or star-spoken (rendered calls through ASR)"),
+    dataset: str = typer.Option("star-text", "--set", help="star-text (dialogues as text), star-spoken (rendered calls through ASR) or star-chapters (auto chapters on joined dialogues)"),
     split: str = typer.Option("both", "--split", help="dev, test or both"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="at most this many calls per split"),
     phase_bank: bool = typer.Option(False, "--phase-bank", help="add the STAR-trained phase prototypes (see README)"),
     model: str = typer.Option("tiny", "--model", help="ASR model for star-spoken"),
     by_domain: bool = typer.Option(False, "--by-domain", help="a row per STAR domain too"),
+    segmenter_name: str = typer.Option("embedding", "--segmenter", help="embedding | llm | hybrid"),
+    llm: Optional[str] = typer.Option(None, "--llm", help="LLM for --segmenter llm/hybrid: local | local:PATH.gguf | openai:MODEL"),
+    llm_base_url: Optional[str] = BaseURLOpt,
     star: Optional[Path] = typer.Option(None, "--star", help="STAR jsonl (default: $CALLPHASE_STAR or ../shared/data/star_dev.jsonl)"),
     out: Optional[Path] = typer.Option(None, "--out", help="write the full report (every call's scores) as JSON"),
     quiet: bool = QuietOpt,
     json_logs: bool = JsonOpt,
 ) -> None:
     """Score a segmenter on a labelled set: accuracy, boundary error, Pk, WindowDiff, validity, speed."""
-    from .evaluation.datasets import spoken_items, text_items
-    from .evaluation.runner import evaluate
+    from .chapters import TopicSegmenter
+    from .evaluation.datasets import chapter_items, spoken_items, text_items
+    from .evaluation.runner import evaluate, evaluate_chapters
 
     with Reporter(quiet, json_logs) as reporter:
-        if dataset not in ("star-text", "star-spoken") or split not in ("dev", "test", "both"):
-            raise _fail(reporter, "--set must be star-text or star-spoken, --split dev, test or both")
-        segmenter = EmbeddingSegmenter(bank_weight=PHASE_BANK_WEIGHT if phase_bank else 0.0)
+        if dataset not in ("star-text", "star-spoken", "star-chapters") or split not in ("dev", "test", "both"):
+            raise _fail(reporter, "--set must be star-text, star-spoken or star-chapters, --split dev, test or both")
         reports = {}
         try:
+            if dataset == "star-chapters":
+                segmenter = TopicSegmenter()
+            else:
+                backend = _llm(llm, False, llm_base_url) if segmenter_name != "embedding" else None
+                segmenter = _segmenter(segmenter_name, backend, phase_bank)
             for part in ("dev", "test") if split == "both" else (split,):
-                if dataset == "star-text":
-                    items = text_items(part, limit, star)
+                if dataset == "star-chapters":
+                    reports[part] = evaluate_chapters(chapter_items(part, limit, star), segmenter)
                 else:
-                    items = spoken_items(part, limit or 20, model, path=star)
-                reports[part] = evaluate(items, segmenter, by_domain)
+                    if dataset == "star-text":
+                        items = text_items(part, limit, star)
+                    else:
+                        items = spoken_items(part, limit or 20, model, path=star)
+                    reports[part] = evaluate(items, segmenter, by_domain)
                 reporter.event("evaluated", split=part, **reports[part]["overall"])
         except (FileNotFoundError, CallphaseError) as e:
             raise _fail(reporter, str(e)) from None
     name = segmenter.name + (" + phase bank" if phase_bank else "")
+    if dataset == "star-chapters":
+        if not quiet and not json_logs:
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(title=f"{dataset}, {name}")
+            for c in ("split", "calls", "Pk", "WindowDiff", "boundary MAE s", "chapters", "gold", "s/call"):
+                table.add_column(c, justify="right")
+            for part, r in reports.items():
+                o = r["overall"]
+                if o["calls"]:
+                    table.add_row(part, str(o["calls"]), f"{o['pk']:.3f}", f"{o['window_diff']:.3f}", f"{o['boundary_mae']:.2f}",
+                                  f"{o['chapters']:.2f}", f"{o['gold_chapters']:.2f}", f"{o['seconds_per_call']:.3f}")
+            Console(stderr=True, width=140).print(table)
+        if out is not None:
+            out.write_text(json.dumps({"set": dataset, "segmenter": name, "reports": reports}, indent=1))
+        print(json.dumps({"set": dataset, "segmenter": name, **{p: r["overall"] for p, r in reports.items()}}))
+        return
     if not quiet and not json_logs:
         from rich.console import Console
         from rich.table import Table
@@ -284,6 +409,39 @@ def eval_(
     if out is not None:
         out.write_text(json.dumps({"set": dataset, "segmenter": name, "reports": reports}, indent=1))
     print(json.dumps({"set": dataset, "segmenter": name, **summary}))
+
+
+@app.command("llm-serve")
+def llm_serve(
+    llm: str = typer.Option("local", "--llm", help="local | local:PATH.gguf | openai:MODEL (a proxy)"),
+    llm_base_url: Optional[str] = BaseURLOpt,
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="require the key in this environment variable"),
+) -> None:
+    """Serve an LLM backend as an OpenAI-compatible /v1/chat/completions endpoint."""
+    from .llm.serve import serve
+
+    reporter = Reporter()
+    try:
+        backend = _llm(llm, False, llm_base_url)
+        if backend is None:
+            raise CallphaseError("no LLM to serve: install callphase[llm] or give --llm")
+        key = None
+        if api_key_env:
+            key = os.environ.get(api_key_env)
+            if not key:
+                raise CallphaseError(f"--api-key-env {api_key_env}: that variable is not set")
+        server = serve(backend, host, port, key)
+    except (CallphaseError, OSError) as e:
+        raise _fail(reporter, str(e)) from None
+    h, p = server.server_address[:2]
+    reporter.info(f"serving {backend.name} at http://{h}:{p}/v1 (chat/completions, models); Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
 
 
 @app.command()

@@ -19,3 +19,7 @@ class PhaseSpecError(CallphaseError):
 
 class ModelError(CallphaseError):
     """A model cannot be found, assembled, verified or loaded."""
+
+
+class LLMError(CallphaseError):
+    """A language model backend failed: unreachable, refused the key, rate-limited, or kept failing."""

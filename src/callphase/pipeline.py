@@ -1,6 +1,7 @@
 """The whole job as plain functions: input file -> Transcript -> validated phases -> CallResult."""
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -8,6 +9,7 @@ from typing import Any
 
 from .audio import decode
 from .captions import CAPTION_SUFFIXES, read_captions
+from .llm import LLM, get_llm
 from .segment import Segmenter, segment
 from .summarize import summarize
 from .transcribe import ASROptions, transcribe_audio
@@ -51,14 +53,16 @@ def segment_transcript(
     phases: Any,
     segmenter: Segmenter | str = "embedding",
     timings: dict[str, float] | None = None,
+    llm: "LLM | None" = None,
 ) -> CallResult:
+    """Validated phases with summaries; `llm` writes the summaries (None: extractive)."""
     spec = PhaseSpec.parse(phases)
     timings = timings if timings is not None else {}
     t = time.perf_counter()
     segmentation = segment(transcript, spec, segmenter)
     timings["segment"] = time.perf_counter() - t
     t = time.perf_counter()
-    summarize(transcript, segmentation)
+    summarize(transcript, segmentation, llm)
     timings["summarize"] = time.perf_counter() - t
     return CallResult(transcript=transcript, segmentation=segmentation, timings=timings)
 
@@ -72,15 +76,22 @@ def analyze(
     beam_size: int = 1,
     segmenter: Segmenter | str = "embedding",
     progress: Progress | None = None,
+    llm: "LLM | str | None" = None,
 ) -> CallResult:
     """Transcribe (or read captions) and split the call into `phases`.
 
     `phases`: "A,B,C", a list of names, a list of {name, description}, or a PhaseSpec.
+    `llm`: a backend or a spec ("auto", "local", "local:PATH.gguf", "openai:MODEL", "none") for the
+    summaries; None: $CALLPHASE_LLM, else "auto" (the local model when installed, else extractive).
     """
+    if llm is None:
+        llm = os.environ.get("CALLPHASE_LLM") or "auto"
+    if isinstance(llm, str):
+        llm = get_llm(llm)
     spec = PhaseSpec.parse(phases)  # bad phases fail before minutes of transcription
     timings: dict[str, float] = {}
     t = time.perf_counter()
     transcript = load_transcript(path, ASROptions(model=model, language=language, beam_size=beam_size), progress, timings)
-    result = segment_transcript(transcript, spec, segmenter, timings)
+    result = segment_transcript(transcript, spec, segmenter, timings, llm)
     result.timings["total"] = time.perf_counter() - t  # the model holds its own copy of `timings`
     return result

@@ -1,10 +1,23 @@
-"""Per-phase summaries. Extractive: the phase's own most informative utterances, quoted in time order,
-so a summary never states anything that was not said."""
+"""Per-phase summaries: by the LLM when one is configured (every phase in one request, each summary
+checked against its phase's words), else extractive. The extractive summary quotes the phase's own most
+informative utterances, so it never states anything that was not said; it is also the fallback for any
+LLM summary that fails the check."""
 from __future__ import annotations
 
-from .types import Segmentation, Transcript
+import re
+import time
+from typing import TYPE_CHECKING
+
+from .types import Segmentation, Transcript, Utterance
+
+if TYPE_CHECKING:
+    from .llm import LLM
 
 MAX_CHARS = 200
+# Prompt budget: at most this many words of each phase go to the model (its longest utterances, in
+# order), which keeps a 5-minute call's request short enough for 2 CPU cores.
+PROMPT_WORDS_PER_PHASE = 90
+MAX_SENTENCES = 3
 
 
 def extractive_summary(texts: list[str], max_sentences: int = 2, max_chars: int = MAX_CHARS) -> str:
@@ -19,13 +32,142 @@ def extractive_summary(texts: list[str], max_sentences: int = 2, max_chars: int 
     return cut.rstrip(",;:") + "…"
 
 
-def summarize(transcript: Transcript, segmentation: Segmentation) -> Segmentation:
-    """Fill each phase's summary from the utterances inside it; a phase with no speech says so."""
+def phase_utterances(transcript: Transcript, segmentation: Segmentation) -> list[list[Utterance]]:
     by_index = {u.index: u for u in transcript.utterances}
+    out = []
     for phase in segmentation.phases:
         if phase.first_utterance is None:
-            phase.summary = "No speech."
-            continue
-        texts = [by_index[i].text for i in range(phase.first_utterance, phase.last_utterance + 1) if i in by_index]
-        phase.summary = extractive_summary(texts)
+            out.append([])
+        else:
+            out.append([by_index[i] for i in range(phase.first_utterance, phase.last_utterance + 1) if i in by_index])
+    return out
+
+
+def summarize(transcript: Transcript, segmentation: Segmentation, llm: "LLM | None" = None) -> Segmentation:
+    """Fill each phase's summary; a phase with no speech says so. Records how in `summary_method`."""
+    groups = phase_utterances(transcript, segmentation)
+    for phase, utts in zip(segmentation.phases, groups):
+        phase.summary = extractive_summary([u.text for u in utts]) if utts else "No speech."
+    segmentation.summary_method = "extractive"
+    if llm is not None and any(groups):
+        llm_summaries(groups, segmentation, llm)
     return segmentation
+
+
+def excerpt(utts: list[Utterance], budget: int = PROMPT_WORDS_PER_PHASE) -> list[Utterance]:
+    """The longest utterances that fit in `budget` words, in time order (all of them when they fit)."""
+    if sum(len(u.text.split()) for u in utts) <= budget:
+        return utts
+    chosen, used = set(), 0
+    for i in sorted(range(len(utts)), key=lambda i: -len(utts[i].text.split())):
+        n = len(utts[i].text.split())
+        if used + n <= budget or not chosen:
+            chosen.add(i)
+            used += n
+    return [utts[i] for i in sorted(chosen)]
+
+
+def format_lines(utts: list[Utterance]) -> str:
+    return "\n".join(f"{u.speaker}: {u.text.strip()}" if u.speaker else u.text.strip() for u in utts)
+
+
+def summary_request(names: list[str], groups: list[list[Utterance]]):
+    """(messages, schema, phase numbers) for the phases that have speech."""
+    from .prompts import load_prompt
+
+    prompt = load_prompt("summarize")
+    numbered = [j for j, utts in enumerate(groups) if utts]
+    sections = "\n\n".join(
+        f"Phase {n}: {names[j]}\n{format_lines(excerpt(groups[j]))}" for n, j in enumerate(numbered, 1)
+    )
+    keys = [str(n) for n in range(1, len(numbered) + 1)]
+    schema = {
+        "title": "phase_summaries",
+        "type": "object",
+        "properties": {k: prompt.schema["summary"] for k in keys},
+        "required": keys,
+        "additionalProperties": False,
+    }
+    return prompt.messages(sections=sections, count=len(numbered)), schema, numbered, prompt.id
+
+
+def summary_max_tokens(phases: int) -> int:
+    return 80 * phases + 20
+
+
+_CHECKED = re.compile(r"\b(?:\d[\d.,:/-]*|[A-Z][a-z]+(?:'[a-z]+)?)\b")
+_STOP_CAPS = {"The", "A", "An", "They", "He", "She", "It", "This", "That", "Then", "After", "When", "Both", "Customer",
+              "Agent", "Caller", "I", "In", "On", "At", "To", "For", "With", "No", "Yes", "Finally", "Later",
+              "Once", "During", "Phase", "There", "Their", "His", "Her", "Speaker", "Representative"}
+
+
+NUMBER_WORDS = set(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million "
+    "first second third fourth fifth monday tuesday wednesday thursday friday saturday sunday".split()
+)
+
+
+def ungrounded(summary: str, source: str) -> list[str]:
+    """Numbers, number words, weekdays and proper-noun-looking words in `summary` that its source never says."""
+    words = set(re.findall(r"[a-z0-9]+", source.casefold()))
+    flat = re.sub(r"[^a-z0-9]", "", source.casefold())
+    missing = [w for w in re.findall(r"[a-z]+", summary.casefold()) if w in NUMBER_WORDS and w not in words]
+    for token in _CHECKED.findall(summary):
+        if token in _STOP_CAPS:
+            continue
+        key = token.casefold()
+        digits = re.sub(r"[^0-9a-z]", "", key)
+        if key.isalpha() and key not in words and key not in NUMBER_WORDS:
+            missing.append(token)
+        elif not key.isalpha() and digits and digits not in flat:
+            missing.append(token)
+    return missing
+
+
+def clean_summary(text: str) -> str:
+    """One line, at most MAX_SENTENCES sentences."""
+    text = " ".join(str(text).split())
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    return " ".join(sentences[:MAX_SENTENCES])
+
+
+def llm_summaries(groups: list[list[Utterance]], segmentation: Segmentation, llm: "LLM") -> None:
+    """One request for every phase with speech; each reply is checked, a failing one keeps the extractive
+    summary and the reason goes into `segmentation.repairs`. A failed request keeps them all."""
+    from .llm import parse_json
+
+    names = [p.name for p in segmentation.phases]
+    messages, schema, numbered, prompt_id = summary_request(names, groups)
+    t = time.perf_counter()
+    try:
+        reply = llm.chat(messages, json_schema=schema, max_tokens=summary_max_tokens(len(numbered)))
+        data = parse_json(reply.content)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as e:  # a transport or key failure (LLMError) goes up to the caller
+        segmentation.repairs.append(f"LLM summaries unreadable ({e}); kept the extractive summaries")
+        return
+    segmentation.summary_method = f"{llm.name} ({prompt_id})"
+    segmentation.llm_stats = {
+        "seconds": round(time.perf_counter() - t, 2),
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": reply.completion_tokens,
+        "generation_tokens_per_s": round(reply.tokens_per_second, 1),
+        **({"prompt_tokens_per_s": round(reply.prompt_tokens_per_second, 1)} if reply.prompt_tokens_per_second else {}),
+    }
+    for n, j in enumerate(numbered, 1):
+        phase = segmentation.phases[j]
+        text = clean_summary(data.get(str(n), "")) if isinstance(data.get(str(n)), str) else ""
+        source = " ".join(u.text for u in groups[j])
+        if len(text) < 10:
+            segmentation.repairs.append(f"phase {j + 1} ({phase.name}): empty LLM summary; kept the extractive one")
+            continue
+        missing = ungrounded(text, source)
+        if missing:
+            segmentation.repairs.append(
+                f"phase {j + 1} ({phase.name}): LLM summary named {', '.join(missing[:5])}, not said in the phase; "
+                "kept the extractive one"
+            )
+            continue
+        phase.summary = text

@@ -145,6 +145,8 @@ class Segmentation(BaseModel):
     method: str = ""
     # What the validator had to change in a backend's output, so a result says how it was made.
     repairs: list[str] = Field(default_factory=list)
+    summary_method: str = ""  # "extractive", or the LLM and prompt version that wrote the summaries
+    llm_stats: dict[str, float] = Field(default_factory=dict)
 
 
 class CallResult(BaseModel):

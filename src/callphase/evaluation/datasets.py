@@ -182,3 +182,42 @@ def _to_16k(samples, rate: int):
     resampler = av.AudioResampler(format="fltp", layout="mono", rate=16000)
     out = [f.to_ndarray() for f in resampler.resample(frame) + resampler.resample(None)]
     return np.concatenate(out, axis=1)
+
+
+def chapter_items(
+    split: str = "dev", limit: int | None = None, path: str | Path | None = None, per_call: int = 4
+) -> list[EvalItem]:
+    """Auto-chapter set: `per_call` STAR dialogues of different domains joined into one call (DialSeg711 is
+    not obtainable from a package registry); each dialogue is a gold chapter, the joins its boundaries.
+    All dialogues of the split count here, ordered or not; times as in text_items."""
+    path = Path(path) if path else star_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"STAR data not found at {path}; set CALLPHASE_STAR")
+    pending: list[dict] = []
+    items: list[EvalItem] = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            if split_of(d["id"]) != split or len(d["turns"]) < 4:
+                continue
+            if any(_domain(p) == _domain(d) for p in pending):
+                continue
+            pending.append(d)
+            if len(pending) < per_call:
+                continue
+            t, utts, labels = 0.0, [], []
+            for k, dialogue in enumerate(pending):
+                for turn in dialogue["turns"]:
+                    length = 0.4 * max(1, len(turn["text"].split()))
+                    utts.append(Utterance(index=len(utts), start=round(t, 3), end=round(t + length, 3),
+                                          text=turn["text"], speaker=turn["speaker"]))
+                    labels.append(f"chapter {k + 1}")
+                    t += length + 0.5
+            transcript = Transcript(duration=round(t, 3), utterances=utts, source="star:" + "+".join(str(p["id"]) for p in pending))
+            gold = gold_from_labels([u.start for u in utts], labels, transcript.duration)
+            spec = PhaseSpec.parse([f"chapter {k + 1}" for k in range(per_call)])
+            items.append(EvalItem("+".join(str(p["id"]) for p in pending), "mixed", transcript, spec, gold, labels))
+            pending = []
+            if limit and len(items) >= limit:
+                break
+    return items

@@ -75,3 +75,30 @@ def evaluate(items: list[EvalItem], segmenter: Segmenter, by_domain: bool = Fals
             groups[s.domain].append(s)
         report["by_domain"] = {d: summarise(g) for d, g in sorted(groups.items())}
     return report
+
+
+def evaluate_chapters(items: list[EvalItem], segmenter) -> dict:
+    """Auto chapters against gold chapters: Pk, WindowDiff, boundary MAE, chapter counts, time per call.
+    Chapter names carry no meaning, so there is no accuracy row."""
+    from ..chapters import auto_chapters
+
+    rows = []
+    for item in items:
+        t = time.perf_counter()
+        chapters = auto_chapters(item.transcript, None, segmenter)
+        seconds = time.perf_counter() - t
+        spans = [{"name": str(j), "start_time": c.start_time, "end_time": c.end_time} for j, c in enumerate(chapters.chapters)]
+        labels = [label_at(spans, u.start) for u in item.transcript.utterances]
+        rows.append({
+            "id": item.id, "pk": pk(labels, item.gold_labels), "window_diff": window_diff(labels, item.gold_labels),
+            "boundary_mae": boundary_mae(spans, item.gold_phases), "chapters": len(spans),
+            "gold_chapters": len(item.gold_phases), "seconds": seconds, "audio_seconds": item.transcript.duration,
+        })
+    if not rows:
+        return {"segmenter": segmenter.name, "overall": {"calls": 0}, "items": []}
+    mean = lambda key: statistics.fmean(r[key] for r in rows)  # noqa: E731
+    overall = {"calls": len(rows), "pk": mean("pk"), "window_diff": mean("window_diff"),
+               "boundary_mae": mean("boundary_mae"), "chapters": mean("chapters"), "gold_chapters": mean("gold_chapters"),
+               "seconds_per_call": mean("seconds"),
+               "seconds_per_5min": sum(r["seconds"] for r in rows) / max(sum(r["audio_seconds"] for r in rows), 1e-9) * 300}
+    return {"segmenter": segmenter.name, "overall": overall, "items": rows}

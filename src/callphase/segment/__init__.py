@@ -20,12 +20,22 @@ class Segmenter(Protocol):
     def label(self, transcript: Transcript, spec: PhaseSpec) -> Labels: ...
 
 
-def get_segmenter(name: str = "embedding", **options) -> Segmenter:
+SEGMENTERS = ("embedding", "llm", "hybrid")
+
+
+def get_segmenter(name: str = "embedding", llm=None, **options) -> Segmenter:
+    """`llm` and `hybrid` need an LLM backend (callphase.llm.get_llm)."""
     if name == "embedding":
         from .embedding import EmbeddingSegmenter
 
         return EmbeddingSegmenter(**options)
-    raise ValueError(f"unknown segmenter {name!r}; available: embedding")
+    if name in ("llm", "hybrid"):
+        if llm is None:
+            raise ValueError(f"the {name} segmenter needs an LLM (--llm local or openai:MODEL)")
+        from .llm import HybridSegmenter, LLMSegmenter
+
+        return LLMSegmenter(llm, **options) if name == "llm" else HybridSegmenter(llm, **options)
+    raise ValueError(f"unknown segmenter {name!r}; available: {', '.join(SEGMENTERS)}")
 
 
 def segment(transcript: Transcript, spec: PhaseSpec, segmenter: Segmenter | str = "embedding") -> Segmentation:
@@ -35,9 +45,9 @@ def segment(transcript: Transcript, spec: PhaseSpec, segmenter: Segmenter | str 
     if not transcript.utterances:
         return validate(transcript, spec, labels=[], method=segmenter.name)
     labels = segmenter.label(transcript, spec)
-    return validate(
-        transcript, spec, labels=labels.names, confidence=labels.confidence, method=segmenter.name
-    )
+    seg = validate(transcript, spec, labels=labels.names, confidence=labels.confidence, method=segmenter.name)
+    seg.repairs = list(getattr(segmenter, "last_notes", [])) + seg.repairs
+    return seg
 
 
 __all__ = ["Labels", "Segmenter", "check", "get_segmenter", "segment", "validate"]

@@ -1,0 +1,251 @@
+"""One chat interface, two backends: a GGUF model run in process (llama.cpp through xllamacpp) and any
+OpenAI-compatible chat-completions endpoint. Callers see `chat(messages, json_schema=None)` only.
+
+Spec strings (CLI `--llm`): `local` (the packaged model), `local:PATH.gguf`, `openai:MODEL` (with
+`--llm-base-url` / $CALLPHASE_LLM_BASE_URL and the key in $CALLPHASE_LLM_API_KEY or $OPENAI_API_KEY),
+`none`. `auto` (the default) is `local` when the packaged model is installed, else none.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import LLMError, ModelError
+
+Message = dict[str, str]
+
+
+@dataclass
+class ChatResult:
+    content: str
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Generation speed: llama.cpp's own figure when the backend reports it, else tokens / wall time."""
+        timings = self.raw.get("timings") or {}
+        if timings.get("predicted_per_second"):
+            return float(timings["predicted_per_second"])
+        return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def prompt_tokens_per_second(self) -> float | None:
+        return (self.raw.get("timings") or {}).get("prompt_per_second")
+
+
+class LLM(Protocol):
+    name: str
+
+    def chat(
+        self, messages: list[Message], json_schema: dict | None = None, max_tokens: int = 512, temperature: float = 0.0
+    ) -> ChatResult: ...
+
+
+def request_body(
+    messages: list[Message], json_schema: dict | None, max_tokens: int, temperature: float, model: str | None = None
+) -> dict[str, Any]:
+    """The OpenAI chat-completions request both backends send (what --show-prompt prints)."""
+    body: dict[str, Any] = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature}
+    if model:
+        body["model"] = model
+    if json_schema is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": json_schema.get("title", "result"), "strict": True, "schema": json_schema},
+        }
+    return body
+
+
+def result_from_response(data: Any, seconds: float, where: str) -> ChatResult:
+    """Read an OpenAI-shaped response; a malformed one is an LLMError naming `where`."""
+    try:
+        choice = data["choices"][0]
+        content = choice["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        message = data.get("error", data) if isinstance(data, dict) else data
+        raise LLMError(f"{where} returned no chat completion: {str(message)[:200]}") from None
+    usage = data.get("usage") or {}
+    return ChatResult(
+        content=content or "",
+        model=str(data.get("model", "")),
+        prompt_tokens=int(usage.get("prompt_tokens", 0) or 0),
+        completion_tokens=int(usage.get("completion_tokens", 0) or 0),
+        seconds=seconds,
+        raw=data,
+    )
+
+
+class LocalLLM:
+    """A GGUF model in this process. Loaded on first use and kept (one instance per path and settings)."""
+
+    def __init__(self, model_path: str | Path, n_ctx: int = 4096, threads: int | None = None):
+        self.path = Path(model_path)
+        self.name = f"local:{self.path.name}"
+        self.n_ctx = n_ctx
+        self.threads = threads or min(4, os.cpu_count() or 1)
+        self._server = None
+        self._lock = threading.Lock()  # one request at a time: a single llama.cpp slot
+
+    def _load(self):
+        try:
+            import xllamacpp
+        except ImportError:
+            raise LLMError("the local LLM runtime is not installed: pip install 'callphase[llm]'") from None
+        params = xllamacpp.CommonParams()
+        params.model.path = str(self.path)
+        params.n_ctx = self.n_ctx
+        params.n_parallel = 1
+        params.cpuparams.n_threads = self.threads
+        params.cpuparams_batch.n_threads = self.threads
+        params.warmup = False
+        params.verbosity = -1  # llama.cpp logs every step on stderr otherwise
+        try:
+            return xllamacpp.Server(params)
+        except Exception as e:
+            raise ModelError(f"cannot load the GGUF model {self.path}: {e}") from None
+
+    def chat(self, messages, json_schema=None, max_tokens=512, temperature=0.0) -> ChatResult:
+        with self._lock:
+            if self._server is None:
+                self._server = self._load()
+            t = time.perf_counter()
+            data = self._server.handle_chat_completions(request_body(messages, json_schema, max_tokens, temperature))
+            return result_from_response(data, time.perf_counter() - t, self.name)
+
+
+class OpenAILLM:
+    """Any OpenAI-compatible chat-completions endpoint (OpenAI, gateways, Ollama, vLLM, `callphase llm-serve`).
+
+    Retries connection errors, timeouts, 429 and 5xx with exponential backoff (honouring Retry-After);
+    401/403/404 and other 4xx fail at once with the server's message."""
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        retries: int = 3,
+        backoff: float = 1.0,
+    ):
+        self.model = model
+        self.base_url = (base_url or default_base_url()).rstrip("/")
+        self.api_key = api_key if api_key is not None else default_api_key()
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self.name = f"openai:{model}"
+
+    def chat(self, messages, json_schema=None, max_tokens=512, temperature=0.0) -> ChatResult:
+        import urllib.error
+        import urllib.request
+
+        body = json.dumps(request_body(messages, json_schema, max_tokens, temperature, self.model)).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        url = f"{self.base_url}/chat/completions"
+        last = ""
+        for attempt in range(self.retries + 1):
+            wait = self.backoff * 2**attempt
+            t = time.perf_counter()
+            try:
+                req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    data = json.loads(resp.read().decode("utf-8"))
+                return result_from_response(data, time.perf_counter() - t, url)
+            except urllib.error.HTTPError as e:
+                detail = _error_text(e)
+                if e.code in (401, 403):
+                    raise LLMError(
+                        f"{url} refused the API key ({e.code}): {detail}; set $CALLPHASE_LLM_API_KEY or $OPENAI_API_KEY"
+                    ) from None
+                if e.code != 429 and e.code < 500:
+                    raise LLMError(f"{url} answered {e.code}: {detail}") from None
+                last = f"{e.code} {'rate limited' if e.code == 429 else 'server error'}: {detail}"
+                retry_after = e.headers.get("Retry-After") if e.headers else None
+                if retry_after and retry_after.replace(".", "", 1).isdigit():
+                    wait = min(float(retry_after), 60.0)
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+                reason = getattr(e, "reason", e)
+                last = f"cannot reach it: {reason}"
+            except json.JSONDecodeError:
+                last = "the response is not JSON"
+            if attempt < self.retries:
+                time.sleep(wait)
+        raise LLMError(f"{url} failed after {self.retries + 1} attempts; last: {last}")
+
+
+def _error_text(e) -> str:
+    try:
+        data = json.loads(e.read().decode("utf-8", "replace"))
+        err = data.get("error", data)
+        return str(err.get("message", err) if isinstance(err, dict) else err)[:300]
+    except Exception:
+        return str(e.reason)[:300]
+
+
+def default_base_url() -> str:
+    return os.environ.get("CALLPHASE_LLM_BASE_URL") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+
+
+def default_api_key() -> str | None:
+    return os.environ.get("CALLPHASE_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+
+
+def local_available() -> bool:
+    """The runtime and every part of the packaged model are installed (nothing is loaded or joined)."""
+    from ..models import DEFAULT_LLM, PACKAGED_LLM, _package_file
+
+    if importlib.util.find_spec("xllamacpp") is None:
+        return False
+    return all(_package_file(pkg, rel) for pkg, rel in PACKAGED_LLM[DEFAULT_LLM].parts)
+
+
+_LOCAL: dict[tuple[str, int], LocalLLM] = {}
+
+
+def get_llm(spec: str | None = "auto", base_url: str | None = None, api_key: str | None = None) -> LLM | None:
+    """Parse a `--llm` spec into a backend (None for `none`, or `auto` with nothing installed)."""
+    spec = (spec or "auto").strip()
+    if spec in ("none", "off", ""):
+        return None
+    if spec == "auto":
+        return get_llm("local") if local_available() else None
+    if spec == "local" or spec.startswith("local:"):
+        from ..models import DEFAULT_LLM, resolve_llm
+
+        path = resolve_llm(spec.partition(":")[2] or DEFAULT_LLM)
+        key = (str(path), 4096)
+        if key not in _LOCAL:
+            _LOCAL[key] = LocalLLM(path)
+        return _LOCAL[key]
+    if spec.startswith("openai:") and spec.partition(":")[2]:
+        return OpenAILLM(spec.partition(":")[2], base_url=base_url, api_key=api_key)
+    raise LLMError(f"unknown --llm {spec!r}: use auto, none, local, local:PATH.gguf or openai:MODEL")
+
+
+def parse_json(content: str) -> Any:
+    """The JSON object in a model's reply (code fences and surrounding prose tolerated), or raise ValueError."""
+    text = content.strip()
+    if text.startswith("```"):
+        text = text.strip("`")
+        text = text.split("\n", 1)[1] if "\n" in text else text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        start, end = text.find("{"), text.rfind("}")
+        if start >= 0 and end > start:
+            return json.loads(text[start : end + 1])
+        raise ValueError(f"not JSON: {content[:80]!r}") from None
+
+
+__all__ = ["ChatResult", "LLM", "LocalLLM", "OpenAILLM", "get_llm", "local_available", "parse_json", "request_body"]
