@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from .models import load_embedder
 from .segment.validate import validate
-from .summarize import excerpt, extractive_summary, format_lines, ungrounded, clean_summary
+from .summarize import clean_summary, excerpt, extractive_summary, format_lines, phase_utterances, ungrounded
 from .types import PhaseSpec, Transcript, Utterance
 
 if TYPE_CHECKING:
@@ -132,9 +132,7 @@ def auto_chapters(transcript: Transcript, llm: "LLM | None" = None, segmenter: T
         labels.append(f"{k + 1}")
     spec = PhaseSpec.parse([str(j + 1) for j in range(len(cuts) + 1)])
     seg = validate(transcript, spec, labels=labels, method=segmenter.name)
-    by_index = {u.index: u for u in utts}
-    groups = [[by_index[i] for i in range(p.first_utterance, p.last_utterance + 1) if i in by_index]
-              if p.first_utterance is not None else [] for p in seg.phases]
+    groups = phase_utterances(transcript, seg.phases)
     chapters = []
     for j, (p, g) in enumerate(zip(seg.phases, groups)):
         others = [h for m, h in enumerate(groups) if m != j]

@@ -151,8 +151,7 @@ def _show_prompts(transcript: Transcript, spec: Optional[PhaseSpec], segmenter_n
     model = getattr(llm, "model", None)
     if spec is None:
         chapters = auto_chapters(transcript, None, TopicSegmenter())
-        groups = [[u for u in transcript.utterances if c.first_utterance is not None
-                   and c.first_utterance <= u.index <= c.last_utterance] for c in chapters.chapters]
+        groups = phase_utterances(transcript, chapters.chapters)
         messages, schema, pid = chapter_request(groups)
         requests.append({"purpose": "chapter titles and summaries", "prompt": pid,
                          "request": request_body(messages, schema, chapter_max_tokens(len(groups)), 0.0, model)})
@@ -165,7 +164,7 @@ def _show_prompts(transcript: Transcript, spec: Optional[PhaseSpec], segmenter_n
             requests.append({"purpose": "phases", "note": "hybrid asks one short question per low-confidence "
                              "boundary of the embedding result; those depend on that result"})
         seg = segment(transcript, spec, EmbeddingSegmenter())
-        groups = phase_utterances(transcript, seg)
+        groups = phase_utterances(transcript, seg.phases)
         if any(groups):
             messages, schema, numbered, pid = summary_request([p.name for p in seg.phases], groups)
             requests.append({"purpose": "summaries (phases from the embedding segmenter)", "prompt": pid,
@@ -217,7 +216,7 @@ def segment(
                 spec = spec.model_copy(update={"ordered": False})
             if spec is not None and require_all:
                 spec = spec.model_copy(update={"require_all": True})
-            backend = _llm(llm, no_llm or (show_prompt and segmenter_name == "embedding" and not llm), llm_base_url)
+            backend = _llm(llm, no_llm, llm_base_url)
             segmenter = _segmenter(segmenter_name, backend, phase_bank) if spec is not None else None
             timings: dict[str, float] = {}
             transcript = load_transcript(call, _asr(model, language, beam_size), reporter.progress, timings)

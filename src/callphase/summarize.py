@@ -32,10 +32,11 @@ def extractive_summary(texts: list[str], max_sentences: int = 2, max_chars: int 
     return cut.rstrip(",;:") + "…"
 
 
-def phase_utterances(transcript: Transcript, segmentation: Segmentation) -> list[list[Utterance]]:
+def phase_utterances(transcript: Transcript, spans) -> list[list[Utterance]]:
+    """The utterances of each phase or chapter (anything with first_/last_utterance), in order."""
     by_index = {u.index: u for u in transcript.utterances}
     out = []
-    for phase in segmentation.phases:
+    for phase in spans:
         if phase.first_utterance is None:
             out.append([])
         else:
@@ -45,7 +46,7 @@ def phase_utterances(transcript: Transcript, segmentation: Segmentation) -> list
 
 def summarize(transcript: Transcript, segmentation: Segmentation, llm: "LLM | None" = None) -> Segmentation:
     """Fill each phase's summary; a phase with no speech says so. Records how in `summary_method`."""
-    groups = phase_utterances(transcript, segmentation)
+    groups = phase_utterances(transcript, segmentation.phases)
     for phase, utts in zip(segmentation.phases, groups):
         phase.summary = extractive_summary([u.text for u in utts]) if utts else "No speech."
     segmentation.summary_method = "extractive"

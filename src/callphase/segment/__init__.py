@@ -1,7 +1,7 @@
 """Segmenters map (Transcript, PhaseSpec) to one label per utterance; `validate` makes them phases."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..types import PhaseSpec, Segmentation, Transcript
@@ -12,6 +12,8 @@ from .validate import check, validate
 class Labels:
     names: list[str]  # one per utterance, from spec.allowed
     confidence: list[float] | None = None  # one per utterance, in [0, 1]
+    method: str | None = None  # how these labels were made, when not simply the segmenter's name
+    notes: list[str] = field(default_factory=list)  # what the backend's raw output needed, for `repairs`
 
 
 class Segmenter(Protocol):
@@ -45,8 +47,9 @@ def segment(transcript: Transcript, spec: PhaseSpec, segmenter: Segmenter | str 
     if not transcript.utterances:
         return validate(transcript, spec, labels=[], method=segmenter.name)
     labels = segmenter.label(transcript, spec)
-    seg = validate(transcript, spec, labels=labels.names, confidence=labels.confidence, method=segmenter.name)
-    seg.repairs = list(getattr(segmenter, "last_notes", [])) + seg.repairs
+    seg = validate(transcript, spec, labels=labels.names, confidence=labels.confidence,
+                   method=labels.method or segmenter.name)
+    seg.repairs = labels.notes + seg.repairs
     return seg
 
 

@@ -112,17 +112,16 @@ def labels_from_ranges(data: Any, n: int, spec: PhaseSpec) -> tuple[list[Any], l
 class LLMSegmenter:
     """Phases from an LLM, through the validator. Confidence per utterance: agreement with the embedding
     segmenter (1.0 when both pick the same phase, else 0.5). Falls back to the embedding segmenter after
-    `attempts` unusable replies; `last_notes` records what happened for the result."""
+    `attempts` unusable replies; the labels' method and notes say what happened."""
 
     def __init__(self, llm: LLM, attempts: int = 2, fallback: EmbeddingSegmenter | None = None):
         self.llm = llm
         self.attempts = attempts
         self.fallback = fallback or EmbeddingSegmenter()
         self.name = f"llm ({llm.name})"
-        self.last_notes: list[str] = []
 
     def label(self, transcript: Transcript, spec: PhaseSpec) -> Labels:
-        self.last_notes = []
+        notes: list[str] = []
         messages, schema, prompt_id = segment_request(transcript, spec)
         n = len(transcript.utterances)
         base = self.fallback.label(transcript, spec)
@@ -132,13 +131,12 @@ class LLMSegmenter:
             try:
                 raw, repairs = labels_from_ranges(parse_json(reply.content), n, spec)
             except ValueError as e:
-                self.last_notes.append(f"LLM reply {attempt + 1} unusable: {e}")
+                notes.append(f"LLM reply {attempt + 1} unusable: {e}")
                 continue
-            self.last_notes += [f"LLM reply: {r}" for r in repairs]
-            self.name = f"llm ({self.llm.name}, {prompt_id})"
             agree = [1.0 if a == b else 0.5 for a, b in zip(raw, base.names)]
-            return Labels(raw, agree)
-        self.name = f"embedding (fallback from llm: {self.attempts} unusable replies)"
+            return Labels(raw, agree, f"llm ({self.llm.name}, {prompt_id})", notes + [f"LLM reply: {r}" for r in repairs])
+        base.method = f"embedding (fallback from llm: {self.attempts} unusable replies)"
+        base.notes = notes
         return base
 
 
@@ -153,10 +151,9 @@ class HybridSegmenter:
         self.window = window
         self.embedding = embedding or EmbeddingSegmenter()
         self.name = f"hybrid (embedding + {llm.name})"
-        self.last_notes: list[str] = []
 
     def label(self, transcript: Transcript, spec: PhaseSpec) -> Labels:
-        self.last_notes = []
+        notes: list[str] = []
         base = self.embedding.label(transcript, spec)
         names, conf = list(base.names), list(base.confidence or [1.0] * len(base.names))
         starts = [i for i in range(1, len(names)) if names[i] != names[i - 1]]
@@ -166,17 +163,17 @@ class HybridSegmenter:
             if np.mean(conf[lo - 1 : hi + 1]) >= self.threshold or hi <= lo:
                 continue
             before, after = names[b - 1], names[b]
-            choice = self._ask(transcript, before, after, lo - 1, hi, spec)
+            choice = self._ask(transcript, before, after, lo - 1, hi, notes)
             if choice is None or choice == b:
                 continue
             for i in range(min(b, choice), max(b, choice)):
                 names[i] = before if choice > b else after
                 conf[i] = 0.5
-            self.last_notes.append(f"boundary {before} -> {after} moved from line {b + 1} to {choice + 1} by the LLM")
+            notes.append(f"boundary {before} -> {after} moved from line {b + 1} to {choice + 1} by the LLM")
             starts[k] = choice
-        return Labels(names, conf)
+        return Labels(names, conf, notes=notes)
 
-    def _ask(self, transcript, before: str, after: str, first: int, last: int, spec: PhaseSpec) -> int | None:
+    def _ask(self, transcript, before: str, after: str, first: int, last: int, notes: list[str]) -> int | None:
         """Index of the first utterance of `after` in first+1..last, or None when the reply is unusable."""
         lines = numbered_lines(transcript, first, last, start_number=first + 1)
         schema = {
@@ -193,10 +190,10 @@ class HybridSegmenter:
             data = parse_json(self.llm.chat(messages, json_schema=schema, max_tokens=20).content)
             line = int(data["first_line"]) - 1
         except (ValueError, KeyError, TypeError) as e:
-            self.last_notes.append(f"LLM boundary reply unusable ({e}); kept the embedding boundary")
+            notes.append(f"LLM boundary reply unusable ({e}); kept the embedding boundary")
             return None
         if not first + 1 <= line <= last:
-            self.last_notes.append(f"LLM boundary line {line + 1} outside {first + 2}-{last + 1}; kept the embedding boundary")
+            notes.append(f"LLM boundary line {line + 1} outside {first + 2}-{last + 1}; kept the embedding boundary")
             return None
         return line
 
