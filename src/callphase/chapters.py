@@ -149,15 +149,12 @@ def auto_chapters(transcript: Transcript, llm: "LLM | None" = None, segmenter: T
 
 
 def _llm_titles(result: Chapters, groups: list[list[Utterance]], llm: "LLM") -> None:
-    from .llm import parse_json
+    from .llm import chat_object
 
     messages, schema, prompt_id = chapter_request(groups)
     t = time.perf_counter()
-    reply = llm.chat(messages, json_schema=schema, max_tokens=chapter_max_tokens(len(groups)))
     try:
-        data = parse_json(reply.content)
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
+        data, _ = chat_object(llm, messages, schema, chapter_max_tokens(len(groups)))
     except ValueError as e:
         result.notes.append(f"LLM chapter titles unreadable ({e}); kept keyword titles")
         return

@@ -121,22 +121,14 @@ def _llm(llm: Optional[str], no_llm: bool, base_url: Optional[str]):
     """The LLM backend for --llm/--no-llm (None: extractive summaries, embedding segmenter only)."""
     from .llm import get_llm
 
-    if no_llm:
-        return None
-    return get_llm(llm or os.environ.get("CALLPHASE_LLM") or "auto", base_url=base_url)
+    return None if no_llm else get_llm(llm, base_url=base_url)
 
 
 def _segmenter(name: str, llm, phase_bank: bool):
-    from .segment import SEGMENTERS, get_segmenter
+    from .segment import get_segmenter
 
-    if name not in SEGMENTERS:
-        raise CallphaseError(f"unknown --segmenter {name!r}: use {', '.join(SEGMENTERS)}")
-    if name != "embedding" and llm is None:
-        raise CallphaseError(f"--segmenter {name} needs an LLM: --llm local, --llm local:PATH.gguf or --llm openai:MODEL")
     embedding = EmbeddingSegmenter(bank_weight=PHASE_BANK_WEIGHT if phase_bank else 0.0)
-    if name == "embedding":
-        return embedding
-    return get_segmenter(name, llm=llm, **({"fallback": embedding} if name == "llm" else {"embedding": embedding}))
+    return get_segmenter(name, llm=llm, embedding=embedding)
 
 
 def _show_prompts(transcript: Transcript, spec: Optional[PhaseSpec], segmenter_name: str, llm) -> None:

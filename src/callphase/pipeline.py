@@ -1,7 +1,6 @@
 """The whole job as plain functions: input file -> Transcript -> validated phases -> CallResult."""
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -84,9 +83,7 @@ def analyze(
     `llm`: a backend or a spec ("auto", "local", "local:PATH.gguf", "openai:MODEL", "none") for the
     summaries; None: $CALLPHASE_LLM, else "auto" (the local model when installed, else extractive).
     """
-    if llm is None:
-        llm = os.environ.get("CALLPHASE_LLM") or "auto"
-    if isinstance(llm, str):
+    if llm is None or isinstance(llm, str):
         llm = get_llm(llm)
     spec = PhaseSpec.parse(phases)  # bad phases fail before minutes of transcription
     timings: dict[str, float] = {}

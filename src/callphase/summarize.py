@@ -136,16 +136,13 @@ def clean_summary(text: str) -> str:
 def llm_summaries(groups: list[list[Utterance]], segmentation: Segmentation, llm: "LLM") -> None:
     """One request for every phase with speech; each reply is checked, a failing one keeps the extractive
     summary and the reason goes into `segmentation.repairs`. A failed request keeps them all."""
-    from .llm import parse_json
+    from .llm import chat_object
 
     names = [p.name for p in segmentation.phases]
     messages, schema, numbered, prompt_id = summary_request(names, groups)
     t = time.perf_counter()
     try:
-        reply = llm.chat(messages, json_schema=schema, max_tokens=summary_max_tokens(len(numbered)))
-        data = parse_json(reply.content)
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
+        data, reply = chat_object(llm, messages, schema, summary_max_tokens(len(numbered)))
     except ValueError as e:  # a transport or key failure (LLMError) goes up to the caller
         segmentation.repairs.append(f"LLM summaries unreadable ({e}); kept the extractive summaries")
         return

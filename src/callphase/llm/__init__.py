@@ -210,12 +210,13 @@ def local_available() -> bool:
     return all(_package_file(pkg, rel) for pkg, rel in PACKAGED_LLM[DEFAULT_LLM].parts)
 
 
-_LOCAL: dict[tuple[str, int], LocalLLM] = {}
+_LOCAL: dict[str, LocalLLM] = {}  # one loaded model per GGUF file
 
 
-def get_llm(spec: str | None = "auto", base_url: str | None = None, api_key: str | None = None) -> LLM | None:
-    """Parse a `--llm` spec into a backend (None for `none`, or `auto` with nothing installed)."""
-    spec = (spec or "auto").strip()
+def get_llm(spec: str | None = None, base_url: str | None = None, api_key: str | None = None) -> LLM | None:
+    """Parse a `--llm` spec into a backend (None for `none`, or `auto` with nothing installed).
+    No spec: $CALLPHASE_LLM, else `auto`."""
+    spec = (spec or os.environ.get("CALLPHASE_LLM") or "auto").strip()
     if spec in ("none", "off", ""):
         return None
     if spec == "auto":
@@ -224,13 +225,22 @@ def get_llm(spec: str | None = "auto", base_url: str | None = None, api_key: str
         from ..models import DEFAULT_LLM, resolve_llm
 
         path = resolve_llm(spec.partition(":")[2] or DEFAULT_LLM)
-        key = (str(path), 4096)
-        if key not in _LOCAL:
-            _LOCAL[key] = LocalLLM(path)
-        return _LOCAL[key]
+        if str(path) not in _LOCAL:
+            _LOCAL[str(path)] = LocalLLM(path)
+        return _LOCAL[str(path)]
     if spec.startswith("openai:") and spec.partition(":")[2]:
         return OpenAILLM(spec.partition(":")[2], base_url=base_url, api_key=api_key)
     raise LLMError(f"unknown --llm {spec!r}: use auto, none, local, local:PATH.gguf or openai:MODEL")
+
+
+def chat_object(llm: "LLM", messages: list[Message], json_schema: dict, max_tokens: int) -> tuple[dict, ChatResult]:
+    """Ask under a schema and return (the reply's JSON object, the reply). ValueError when the reply holds
+    no JSON object; backend failures (LLMError) pass through."""
+    reply = llm.chat(messages, json_schema=json_schema, max_tokens=max_tokens)
+    data = parse_json(reply.content)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data, reply
 
 
 def parse_json(content: str) -> Any:
@@ -248,4 +258,4 @@ def parse_json(content: str) -> Any:
         raise ValueError(f"not JSON: {content[:80]!r}") from None
 
 
-__all__ = ["ChatResult", "LLM", "LocalLLM", "OpenAILLM", "get_llm", "local_available", "parse_json", "request_body"]
+__all__ = ["ChatResult", "LLM", "LocalLLM", "OpenAILLM", "chat_object", "get_llm", "local_available", "parse_json", "request_body"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..errors import CallphaseError
 from ..types import PhaseSpec, Segmentation, Transcript
 from .validate import check, validate
 
@@ -25,19 +26,21 @@ class Segmenter(Protocol):
 SEGMENTERS = ("embedding", "llm", "hybrid")
 
 
-def get_segmenter(name: str = "embedding", llm=None, **options) -> Segmenter:
-    """`llm` and `hybrid` need an LLM backend (callphase.llm.get_llm)."""
+def get_segmenter(name: str = "embedding", llm=None, embedding=None, **options) -> Segmenter:
+    """`llm` and `hybrid` need an LLM backend (callphase.llm.get_llm) and build on `embedding` (an
+    EmbeddingSegmenter; a default one when not given)."""
+    if name not in SEGMENTERS:
+        raise CallphaseError(f"unknown --segmenter {name!r}: use {', '.join(SEGMENTERS)}")
     if name == "embedding":
         from .embedding import EmbeddingSegmenter
 
-        return EmbeddingSegmenter(**options)
-    if name in ("llm", "hybrid"):
-        if llm is None:
-            raise ValueError(f"the {name} segmenter needs an LLM (--llm local or openai:MODEL)")
-        from .llm import HybridSegmenter, LLMSegmenter
+        return embedding or EmbeddingSegmenter(**options)
+    if llm is None:
+        raise CallphaseError(f"--segmenter {name} needs an LLM: --llm local, --llm local:PATH.gguf or --llm openai:MODEL")
+    from .llm import HybridSegmenter, LLMSegmenter
 
-        return LLMSegmenter(llm, **options) if name == "llm" else HybridSegmenter(llm, **options)
-    raise ValueError(f"unknown segmenter {name!r}; available: {', '.join(SEGMENTERS)}")
+    cls = LLMSegmenter if name == "llm" else HybridSegmenter
+    return cls(llm, embedding=embedding, **options)
 
 
 def segment(transcript: Transcript, spec: PhaseSpec, segmenter: Segmenter | str = "embedding") -> Segmentation:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LLMError
-from ..llm import LLM, parse_json
+from ..llm import LLM, chat_object, parse_json
 from ..prompts import load_prompt
 from ..summarize import format_lines
 from ..types import PhaseSpec, Transcript
@@ -114,17 +114,17 @@ class LLMSegmenter:
     segmenter (1.0 when both pick the same phase, else 0.5). Falls back to the embedding segmenter after
     `attempts` unusable replies; the labels' method and notes say what happened."""
 
-    def __init__(self, llm: LLM, attempts: int = 2, fallback: EmbeddingSegmenter | None = None):
+    def __init__(self, llm: LLM, attempts: int = 2, embedding: EmbeddingSegmenter | None = None):
         self.llm = llm
         self.attempts = attempts
-        self.fallback = fallback or EmbeddingSegmenter()
+        self.embedding = embedding or EmbeddingSegmenter()
         self.name = f"llm ({llm.name})"
 
     def label(self, transcript: Transcript, spec: PhaseSpec) -> Labels:
         notes: list[str] = []
         messages, schema, prompt_id = segment_request(transcript, spec)
         n = len(transcript.utterances)
-        base = self.fallback.label(transcript, spec)
+        base = self.embedding.label(transcript, spec)
         for attempt in range(self.attempts):
             reply = self.llm.chat(messages, json_schema=schema, max_tokens=segment_max_tokens(spec),
                                   temperature=0.0 if attempt == 0 else 0.3)
@@ -187,7 +187,7 @@ class HybridSegmenter:
                                         f"\"{after}\". Which line is the first line of \"{after}\"? Reply with JSON."},
         ]
         try:
-            data = parse_json(self.llm.chat(messages, json_schema=schema, max_tokens=20).content)
+            data, _ = chat_object(self.llm, messages, schema, 20)
             line = int(data["first_line"]) - 1
         except (ValueError, KeyError, TypeError) as e:
             notes.append(f"LLM boundary reply unusable ({e}); kept the embedding boundary")
