@@ -9,7 +9,7 @@ $(BIN)/python:
 	python3 -m venv $(VENV)
 
 install: $(BIN)/python
-	$(BIN)/pip install -q -e ".[llm]"
+	$(BIN)/pip install -q -e ".[llm,speakers]"
 
 install-test: $(BIN)/python system-deps
 	$(BIN)/pip install -q -e '.[test,llm]'

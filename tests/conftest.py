@@ -58,3 +58,33 @@ def text_transcript(turns: list[dict], start_index: int = 0, t0: float = 0.0):
 def card_text():
     """The card call as a text transcript with gold labels (one per utterance)."""
     return text_transcript(CARD_CALL), [turn["phase"] for turn in CARD_CALL]
+
+
+# Two clearly different voices (espeak's two male voices are near each other after the phone band:
+# diarization scored 84% of speech on them, 96% on these). See bench/bench_speakers.py.
+DISTINCT_VOICES = {"agent": ("en-us+f3", 165), "customer": ("en-gb+m3", 150)}
+
+
+@pytest.fixture(scope="session")
+def stereo_call(tmp_path_factory):
+    """(path to an 8 kHz stereo wav: agent left, customer right, the rendered call)."""
+    call = render_call(CARD_CALL, seed=3, stereo=True)
+    return write_audio(call.samples, call.sample_rate, tmp_path_factory.mktemp("stereo") / "stereo_call.wav"), call
+
+
+@pytest.fixture(scope="session")
+def hold_call(tmp_path_factory):
+    """(path, hold start, hold end): the card call's first six turns, 20 s of hold music, keypad tones,
+    6 s of silence, then the other six turns. 8 kHz mono."""
+    import numpy as np
+
+    from callphase.evaluation.synth import dtmf, hold_music
+
+    first, second = render_call(CARD_CALL[:6], seed=3, tail=0.5), render_call(CARD_CALL[6:], seed=4, lead_in=0.5)
+    rate = first.sample_rate
+    gap = np.concatenate([hold_music(20.0, rate), dtmf("4321#", rate), np.zeros(6 * rate, np.float32)])
+    gap += np.random.default_rng(0).normal(0, 0.0015, gap.shape).astype(np.float32)
+    samples = np.concatenate([first.samples[0], gap, second.samples[0]])[None]
+    path = write_audio(samples, rate, tmp_path_factory.mktemp("hold") / "hold_call.wav")
+    start = first.duration
+    return path, start, start + len(gap) / rate

@@ -1,6 +1,7 @@
-"""Decode any audio container with PyAV (its wheels bundle ffmpeg) to float32 at 16 kHz."""
+"""Decode any audio container with PyAV (its wheels bundle ffmpeg) to float32 at 16 kHz, whole or in blocks."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,10 @@ import numpy as np
 from .errors import AudioError
 
 SAMPLE_RATE = 16000  # what Whisper expects
+# Long calls are decoded and transcribed in blocks of about this length, so memory stays bounded.
+BLOCK_SECONDS = 600.0
+# Each block ends at the quietest moment of its last this-many seconds, so no word is cut in two.
+CUT_SEARCH_SECONDS = 20.0
 
 
 @dataclass
@@ -19,6 +24,7 @@ class Audio:
     source_rate: int
     source_channels: int
     path: str = ""
+    offset: float = 0.0  # seconds from the start of the file to samples[:, 0] (blocks of a long file)
 
     @property
     def duration(self) -> float:
@@ -33,10 +39,31 @@ class Audio:
 
 
 def decode(path: str | Path, sample_rate: int = SAMPLE_RATE, keep_channels: bool = False) -> Audio:
-    """Decode the first audio stream of `path`, resampled to `sample_rate`.
+    """Decode the first audio stream of `path` whole, resampled to `sample_rate`.
 
-    Mono by default; `keep_channels` keeps up to two channels (stereo calls carry one party per channel).
-    Raises AudioError with a one-line reason for anything that is not decodable audio.
+    Mono by default (all channels mixed); `keep_channels` keeps both channels of a stereo call (one party
+    per channel) and refuses more than two. Raises AudioError with a one-line reason for anything that is
+    not decodable audio.
+    """
+    parts = list(blocks(path, sample_rate, keep_channels, block_seconds=float("inf")))
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    return Audio(np.concatenate([p.samples for p in parts], axis=1), sample_rate, first.source_rate,
+                 first.source_channels, first.path)
+
+
+def blocks(
+    path: str | Path,
+    sample_rate: int = SAMPLE_RATE,
+    keep_channels: bool = False,
+    block_seconds: float = BLOCK_SECONDS,
+) -> Iterator[Audio]:
+    """Decode `path` in blocks of about `block_seconds` (the last one shorter), each with its `offset`.
+
+    A block ends at the quietest 0.1 s of its last CUT_SEARCH_SECONDS. At most one block and the
+    decoder's frames are in memory at a time, so a two-hour call needs no more than a ten-minute one.
+    Errors are raised where they are found: a file that turns out truncated fails after its last block.
     """
     path = Path(path)
     if not path.exists():
@@ -55,31 +82,77 @@ def decode(path: str | Path, sample_rate: int = SAMPLE_RATE, keep_channels: bool
         stream = container.streams.audio[0]
         source_rate = stream.codec_context.sample_rate or stream.rate or 0
         source_channels = stream.codec_context.channels or 1
-        layout = "stereo" if keep_channels and source_channels >= 2 else "mono"
+        if keep_channels and source_channels > 2:
+            raise AudioError(
+                f"{path.name} has {source_channels} audio channels: callphase reads mono calls and two-party "
+                "stereo (one party per channel). Use --mono to mix all channels into one"
+            )
+        layout = "stereo" if keep_channels and source_channels == 2 else "mono"
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
-        chunks: list[np.ndarray] = []
-        try:
-            for frame in container.decode(stream):
-                frame.pts = None  # let the resampler count samples; broken timestamps must not drop audio
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray())
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray())
-        except av.FFmpegError as e:
-            raise AudioError(f"{path.name} is corrupt: {_reason(e)}") from None
+        block_n = block_seconds * sample_rate
+        pending: list[np.ndarray] = []
+        pending_n, offset_n = 0, 0
+
+        def frames() -> Iterator[np.ndarray]:
+            try:
+                for frame in container.decode(stream):
+                    frame.pts = None  # let the resampler count samples; broken timestamps must not drop audio
+                    for out in resampler.resample(frame):
+                        yield out.to_ndarray()
+                for out in resampler.resample(None):
+                    yield out.to_ndarray()
+            except av.FFmpegError as e:
+                raise AudioError(f"{path.name} is corrupt: {_reason(e)}") from None
+
+        def make(samples: np.ndarray, start_n: int) -> Audio:
+            return Audio(samples.astype(np.float32, copy=False), sample_rate, source_rate, source_channels,
+                         str(path), offset=start_n / sample_rate)
+
+        for chunk in frames():
+            pending.append(chunk)
+            pending_n += chunk.shape[1]
+            if pending_n >= block_n + CUT_SEARCH_SECONDS * sample_rate:
+                buffered = np.concatenate(pending, axis=1)
+                cut = _quiet_cut(buffered, int(block_n), int(CUT_SEARCH_SECONDS * sample_rate), sample_rate)
+                yield make(buffered[:, :cut], offset_n)
+                offset_n += cut
+                pending, pending_n = [buffered[:, cut:]], buffered.shape[1] - cut
         declared = _declared_seconds(stream)
-    if not chunks:
-        raise AudioError(f"{path.name} contains no audio samples")
-    samples = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
-    decoded = samples.shape[1] / sample_rate
+    decoded = (offset_n + pending_n) / sample_rate
+    if decoded == 0:
+        raise AudioError(f"{path.name} contains no audio samples (0 seconds)")
     # A cut-off file still decodes up to the cut; its header tells us more was promised.
     if declared is not None and decoded < declared - max(2.0, 0.1 * declared):
         raise AudioError(
             f"{path.name} looks truncated: its header says {declared:.1f} s, only {decoded:.1f} s decoded"
         )
-    if samples.shape[1] == 0:
-        raise AudioError(f"{path.name} contains no audio samples")
-    return Audio(samples, sample_rate, source_rate, source_channels, str(path))
+    if pending_n:
+        yield make(np.concatenate(pending, axis=1), offset_n)
+
+
+def _quiet_cut(samples: np.ndarray, end: int, search: int, sample_rate: int) -> int:
+    """The sample index of the quietest 0.1 s frame in samples[end - search : end]."""
+    frame = sample_rate // 10
+    lo = max(end - search, frame)
+    region = np.abs(samples[:, lo:end]).sum(axis=0)
+    n = len(region) // frame
+    if n == 0:
+        return end
+    energy = region[: n * frame].reshape(n, frame).sum(axis=1)
+    return lo + int(energy.argmin()) * frame + frame // 2
+
+
+def declared_duration(path: str | Path) -> float | None:
+    """The length the file's header states (for progress bars), or None."""
+    try:
+        with av.open(str(path)) as container:
+            if container.streams.audio:
+                seconds = _declared_seconds(container.streams.audio[0])
+                if seconds:
+                    return seconds
+            return container.duration / 1e6 if container.duration else None
+    except (av.FFmpegError, OSError):
+        return None
 
 
 def _declared_seconds(stream) -> float | None:
@@ -98,11 +171,14 @@ def speech_seconds(audio: Audio, threshold_db: float = -45.0, frame: float = 0.0
 
     Whisper invents words ("Thank you.") in pure silence, so silent files skip recognition entirely.
     """
-    x = audio.mono()
-    n = int(frame * audio.sample_rate)
+    return float(loud_frames(audio.mono(), audio.sample_rate, threshold_db, frame).sum() * frame)
+
+
+def loud_frames(x: np.ndarray, sample_rate: int, threshold_db: float = -45.0, frame: float = 0.03) -> np.ndarray:
+    """One bool per `frame` seconds of mono `x`: louder than `threshold_db` dBFS."""
+    n = int(frame * sample_rate)
     if len(x) < n:
-        return 0.0
+        return np.zeros(0, bool)
     frames = x[: len(x) // n * n].reshape(-1, n)
     rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
-    loud = 20 * np.log10(np.maximum(rms, 1e-10)) > threshold_db
-    return float(loud.sum() * frame)
+    return 20 * np.log10(np.maximum(rms, 1e-10)) > threshold_db

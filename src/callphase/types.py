@@ -27,11 +27,43 @@ class Utterance(BaseModel):
     words: list[Word] = Field(default_factory=list)
 
 
+class NonSpeech(BaseModel):
+    """A stretch with nobody speaking: "silence", or "sound" (hold music, IVR tones, noise)."""
+
+    start: float
+    end: float
+    kind: str
+
+
+class SpeakerStats(BaseModel):
+    speaker: str
+    role: str | None = None  # "agent" or "customer" when the role heuristic could tell
+    talk_time: float  # seconds this speaker's words cover
+    share: float  # of all talk time
+    turns: int  # runs of consecutive utterances by this speaker
+    interruptions: int  # utterances started while another speaker was still talking
+    longest_monologue: float  # seconds of this speaker's longest turn
+
+
+class CallMetrics(BaseModel):
+    speakers: list[SpeakerStats] = Field(default_factory=list)
+    talk_time: float = 0.0  # seconds in which someone speaks
+    overlap_time: float = 0.0  # seconds in which two or more speak at once
+    non_talk_time: float = 0.0  # duration minus talk time
+    role_reason: str = ""  # why the role heuristic named the agent it did
+
+
 class Transcript(BaseModel):
     duration: float
     language: str | None = None
     utterances: list[Utterance] = Field(default_factory=list)
     source: str = ""
+    # "mono", "stereo" (one party per channel) or "" (captions)
+    channels: str = ""
+    non_speech: list[NonSpeech] = Field(default_factory=list)
+    metrics: CallMetrics | None = None
+    # How speakers were found, fallbacks taken, what was dropped (e.g. cross-talk from the other channel)
+    notes: list[str] = Field(default_factory=list)
 
 
 class PhaseDef(BaseModel):

@@ -5,6 +5,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 
 def _spans(phases: Sequence[Any]) -> list[tuple[str, float, float]]:
     out = []
@@ -102,3 +104,47 @@ def window_diff(predicted: Sequence[str], gold: Sequence[str], k: int | None = N
 
 def utterance_accuracy(predicted: Sequence[str], gold: Sequence[str]) -> float:
     return sum(a == b for a, b in zip(predicted, gold)) / len(gold) if gold else 1.0
+
+
+Turn = tuple[float, float, str]  # (start, end, speaker)
+
+
+def diarization_error_rate(hypothesis: Sequence[Turn], reference: Sequence[Turn], collar: float = 0.0,
+                           step: float = 0.01) -> dict[str, float]:
+    """DER = (missed speech + false alarm + speaker confusion) / reference speech, on a `step`-second grid,
+    with the speaker mapping that fits best (tried exhaustively: calls have few speakers). `collar`
+    seconds either side of every reference turn edge are not scored (0.25 is the usual choice).
+    Overlapped reference speech counts one speaker per frame (the first listed)."""
+    from itertools import permutations
+
+    end = max([e for _, e, _ in list(hypothesis) + list(reference)], default=0.0)
+    n = int(np.ceil(end / step)) + 1
+    ref_names = sorted({s for _, _, s in reference})
+    hyp_names = sorted({s for _, _, s in hypothesis})
+
+    def grid(turns, names):
+        g = np.full(n, -1)
+        for s, e, who in reversed(list(turns)):
+            g[int(round(s / step)): int(round(e / step))] = names.index(who)
+        return g
+
+    ref, hyp = grid(reference, ref_names), grid(hypothesis, hyp_names)
+    scored = np.ones(n, bool)
+    for s, e, _ in reference:
+        for edge in (s, e):
+            scored[max(0, int(round((edge - collar) / step))): int(round((edge + collar) / step))] = False
+    speech = (ref >= 0) & scored
+    total = int(speech.sum())
+    if total == 0:
+        return {"der": 0.0, "missed": 0.0, "false_alarm": 0.0, "confusion": 0.0}
+    missed = int((speech & (hyp < 0)).sum())
+    false_alarm = int(((ref < 0) & (hyp >= 0) & scored).sum())
+    both = speech & (hyp >= 0)
+    best = 0
+    k = max(len(ref_names), len(hyp_names))
+    for perm in permutations(range(k), len(hyp_names)):
+        mapped = np.array(perm)[hyp[both]]
+        best = max(best, int((mapped == ref[both]).sum()))
+    confusion = int(both.sum()) - best
+    return {"der": (missed + false_alarm + confusion) / total, "missed": missed / total,
+            "false_alarm": false_alarm / total, "confusion": confusion / total}

@@ -131,3 +131,26 @@ def write_audio(samples: np.ndarray, sample_rate: int, path: str | Path) -> Path
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+def hold_music(seconds: float, sample_rate: int = 8000, level: float = 0.25) -> np.ndarray:
+    """A chord melody (one chord a second), like a hold loop."""
+    t = np.arange(int(sample_rate)) / sample_rate
+    chords = []
+    for f in [261.6, 329.6, 392.0, 349.2, 293.7, 440.0] * int(seconds // 6 + 1):
+        chord = sum(np.sin(2 * np.pi * f * m * t) for m in (1.0, 1.5, 2.0)) / 3
+        chords.append(chord * np.minimum(1, np.minimum(t, t[::-1]) * 20))  # soft edges, no clicks
+    return (level * np.concatenate(chords)[: int(seconds * sample_rate)]).astype(np.float32)
+
+
+def dtmf(digits: str, sample_rate: int = 8000, level: float = 0.25) -> np.ndarray:
+    """Keypad tones, 0.2 s each with 0.2 s gaps, as an IVR hears them."""
+    rows, cols = (697, 770, 852, 941), (1209, 1336, 1477)
+    keys = "123456789*0#"
+    t = np.arange(int(0.2 * sample_rate)) / sample_rate
+    out = []
+    for d in digits:
+        i = keys.index(d)
+        out += [level / 2 * (np.sin(2 * np.pi * rows[i // 3] * t) + np.sin(2 * np.pi * cols[i % 3] * t)),
+                np.zeros(len(t))]
+    return np.concatenate(out).astype(np.float32)

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from ..errors import CallphaseError
 from ..types import PhaseSpec, Segmentation, Transcript
-from .validate import check, validate
+from .validate import check, insert_non_speech, validate
 
 
 @dataclass
@@ -53,7 +53,7 @@ def segment(transcript: Transcript, spec: PhaseSpec, segmenter: Segmenter | str 
     seg = validate(transcript, spec, labels=labels.names, confidence=labels.confidence,
                    method=labels.method or segmenter.name)
     seg.repairs = labels.notes + seg.repairs
-    return seg
+    return insert_non_speech(seg, transcript, spec)
 
 
 __all__ = ["Labels", "Segmenter", "check", "get_segmenter", "segment", "validate"]

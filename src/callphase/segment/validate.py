@@ -4,7 +4,8 @@ Invariants of a Segmentation for a transcript of duration D and a PhaseSpec:
   1. at least one phase; every name is one of the spec's names or `other`;
   2. each phase has start_time <= end_time, and only a lone phase may be empty;
   3. the first starts at 0, the last ends at D, each ends where the next starts (contiguous, in time order);
-  4. every inner boundary is the start time of an utterance (clamped to D);
+  4. every inner boundary is the start time of an utterance (clamped to D), or the end of the speech
+     before a long non-speech span (hold music, silence) that forms its own `other` phase;
   5. neighbours have different names;
   6. when `ordered`, the phases other than `other` follow the spec's order (a phase may resume after
      an `other` interruption, never go back to an earlier one).
@@ -247,6 +248,7 @@ def check(seg: Segmentation, transcript: Transcript, spec: PhaseSpec) -> list[st
     problems = []
     duration = transcript.duration
     starts = {min(max(u.start, 0.0), duration) for u in transcript.utterances}
+    starts |= {min(max(u.end, 0.0), duration) for u in transcript.utterances}
     for j, p in enumerate(phases):
         if p.name not in spec.allowed:
             problems.append(f"phase {j}: name {p.name!r} not allowed")
@@ -256,7 +258,7 @@ def check(seg: Segmentation, transcript: Transcript, spec: PhaseSpec) -> list[st
             if abs(phases[j - 1].end_time - p.start_time) > EPS:
                 problems.append(f"phase {j}: starts at {p.start_time}, previous ends at {phases[j - 1].end_time}")
             if not any(abs(p.start_time - s) <= EPS for s in starts):
-                problems.append(f"phase {j}: boundary {p.start_time} is not an utterance start")
+                problems.append(f"phase {j}: boundary {p.start_time} is not an utterance start or end")
             if phases[j - 1].name == p.name:
                 problems.append(f"phase {j}: same name as the previous phase")
     if abs(phases[0].start_time) > EPS:
@@ -268,3 +270,63 @@ def check(seg: Segmentation, transcript: Transcript, spec: PhaseSpec) -> list[st
         if any(b < a for a, b in zip(order, order[1:])):
             problems.append("phases out of the requested order")
     return problems
+
+
+# Non-speech spans at least this long become their own `other` phase (hold, long silence).
+NON_SPEECH_PHASE_MIN = 10.0
+# Whisper's word times next to silence can be a second off the VAD's edges.
+EDGE_TOLERANCE = 1.0
+
+
+def insert_non_speech(seg: Segmentation, transcript: Transcript, spec: PhaseSpec, min_seconds: float = NON_SPEECH_PHASE_MIN) -> Segmentation:
+    """Cut every non-speech span of at least `min_seconds` out of the phase it falls in, as a `spec.other`
+    phase from the end of the speech before it to the start of the speech after it. The phase it
+    interrupted resumes afterwards (allowed in an ordered spec: `other` does not move the position)."""
+    if min_seconds <= 0:
+        return seg
+    utts = transcript.utterances
+    duration = transcript.duration
+    phases = list(seg.phases)
+    for span in transcript.non_speech:
+        a = max((u.end for u in utts if u.end <= span.start + EDGE_TOLERANCE), default=0.0)
+        b = min((u.start for u in utts if u.start >= span.end - EDGE_TOLERANCE), default=duration)
+        if b - a < min_seconds - EPS or any(u.start < b - EPS and u.end > a + EPS for u in utts):
+            continue
+        cut: list[Phase] = []
+        for p in phases:
+            if p.end_time <= a + EPS or p.start_time >= b - EPS:
+                cut.append(p)
+                continue
+            if p.start_time < a - EPS:
+                cut.append(_part(p, p.start_time, a, utts))
+            cut.append(Phase(name=spec.other, start_time=max(a, p.start_time), end_time=min(b, p.end_time), confidence=1.0))
+            if p.end_time > b + EPS:
+                cut.append(_part(p, b, p.end_time, utts))
+        merged: list[Phase] = []
+        for p in cut:
+            if merged and merged[-1].name == p.name:
+                merged[-1] = _join(merged[-1], p)
+            else:
+                merged.append(p)
+        phases = merged
+        seg.repairs.append(f"{span.end - span.start:.0f} s of non-speech ({span.kind}) at {a:.1f}-{b:.1f} s "
+                           f"became a {spec.other!r} phase")
+    seg.phases = phases
+    problems = check(seg, transcript, spec)
+    if problems:
+        raise AssertionError("non-speech phases broke the invariants: " + "; ".join(problems))
+    return seg
+
+
+def _part(p: Phase, start: float, end: float, utts) -> Phase:
+    inside = [u.index for u in utts if start - EPS <= u.start < end - EPS]
+    return p.model_copy(update={"start_time": start, "end_time": end,
+                                "first_utterance": inside[0] if inside else None,
+                                "last_utterance": inside[-1] if inside else None})
+
+
+def _join(a: Phase, b: Phase) -> Phase:
+    firsts = [i for i in (a.first_utterance, b.first_utterance) if i is not None]
+    lasts = [i for i in (a.last_utterance, b.last_utterance) if i is not None]
+    return a.model_copy(update={"end_time": b.end_time, "first_utterance": min(firsts) if firsts else None,
+                                "last_utterance": max(lasts) if lasts else None})
