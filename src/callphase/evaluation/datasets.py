@@ -147,7 +147,7 @@ def spoken_items(
 ) -> list[EvalItem]:
     """The first `limit` dialogues of the split, rendered and transcribed (cached as JSON per dialogue and model)."""
     from ..audio import Audio
-    from ..transcribe import ASROptions, transcribe_audio
+    from ..transcribe import ASROptions, SpeakerOptions, transcribe_audio
     from .synth import render_call
 
     cache = Path(cache_dir) if cache_dir else Path(os.environ.get("CALLPHASE_EVAL_CACHE", Path.home() / ".cache" / "callphase" / "eval"))
@@ -163,7 +163,8 @@ def spoken_items(
             call = render_call(turns, seed=d["id"])
             # 8 kHz -> 16 kHz for Whisper, by PyAV's resampler as for any decoded file
             audio = _to_16k(call.samples, call.sample_rate)
-            transcript = transcribe_audio(Audio(audio, 16000, call.sample_rate, 1), ASROptions(model=model, language="en"))
+            transcript = transcribe_audio(Audio(audio, 16000, call.sample_rate, 1), ASROptions(model=model, language="en"),
+                                          speakers=SpeakerOptions(speakers=1))  # phases need no speakers
             gold = call.gold_phases()
             key.write_text(json.dumps({"transcript": transcript.model_dump(), "gold": gold}))
         labels = [label_at(gold, (u.start + u.end) / 2) for u in transcript.utterances]
