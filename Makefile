@@ -12,7 +12,7 @@ install: $(BIN)/python
 	$(BIN)/pip install -q -e ".[llm,speakers]"
 
 install-test: $(BIN)/python system-deps
-	$(BIN)/pip install -q -e '.[test,llm]'
+	$(BIN)/pip install -q -e '.[test,llm,speakers]'
 
 # espeak-ng and sox render the spoken test calls; the package itself needs neither.
 system-deps:
