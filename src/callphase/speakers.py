@@ -231,7 +231,7 @@ def split_by_speaker(utterances: list[Utterance], turns: list[SpeakerTurn]) -> l
                     if score > best_score:
                         best_score, cut, pair = score, i, (a, b)
         if cut and u.words:
-            out += [_piece(u, u.words[:cut], pair[0]), _piece(u, u.words[cut:], pair[1])]
+            out += [u.with_words(u.words[:cut], speaker=pair[0]), u.with_words(u.words[cut:], speaker=pair[1])]
         else:
             out.append(u.model_copy(update={"speaker": best}))
     for i, u in enumerate(out):
@@ -244,14 +244,6 @@ def _majority(labels: list[str | None]) -> str | None:
     for x in labels:
         counts[x] = counts.get(x, 0) + 1
     return max(counts, key=lambda k: (k is not None, counts[k]))
-
-
-def _piece(u: Utterance, words: list[Word], speaker: str | None) -> Utterance:
-    if len(words) == len(u.words):
-        return u.model_copy(update={"speaker": speaker})
-    text = " ".join(w.text for w in words).strip()
-    return Utterance(index=0, start=words[0].start, end=max(words[-1].end, words[0].start), text=text,
-                     speaker=speaker, channel=u.channel, words=words)
 
 
 def label_windows(embeddings: Embeddings, n: int) -> list[SpeakerTurn]:
@@ -276,10 +268,10 @@ def diarize_samples(samples: np.ndarray, n: int = 2) -> list[SpeakerTurn]:
     return label_windows(embeddings, n)
 
 
-def diarize(utterances: list[Utterance], embeddings: Embeddings, n: int) -> tuple[list[Utterance], list[SpeakerTurn]]:
+def diarize(utterances: list[Utterance], embeddings: Embeddings, n: int) -> list[Utterance]:
     """Split the utterances by speaker, from the call's speaker windows clustered into `n` speakers."""
     turns = label_windows(embeddings, n)
-    return (split_by_speaker(utterances, turns) if turns else utterances), turns
+    return split_by_speaker(utterances, turns) if turns else utterances
 
 
 # ---- roles -------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ longest monologue, and the call's non-talk time."""
 from __future__ import annotations
 
 from .types import CallMetrics, SpeakerStats, Transcript
+from .vad import intersect
 
 # An utterance that starts at least this long before another speaker's utterance ends interrupts it
 # (shorter overlaps are word-timing jitter at a turn change).
@@ -36,17 +37,6 @@ def _length(spans: list[tuple[float, float]]) -> float:
     return sum(e - s for s, e in spans)
 
 
-def _overlap(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
-    total, i, j = 0.0, 0, 0
-    while i < len(a) and j < len(b):
-        total += max(0.0, min(a[i][1], b[j][1]) - max(a[i][0], b[j][0]))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return total
-
-
 def call_metrics(transcript: Transcript, roles: dict[str, str] | None = None, role_reason: str = "") -> CallMetrics:
     """Metrics for every named speaker. Talk time counts word time, so pauses inside a sentence
     (over 0.5 s) are not talk; a turn is a run of consecutive utterances by one speaker."""
@@ -59,7 +49,7 @@ def call_metrics(transcript: Transcript, roles: dict[str, str] | None = None, ro
     per = {name: _union(_spans(transcript, name), gap=0.5) for name in names}
     everyone = _union(_spans(transcript), gap=0.5)
     talk = _length(everyone)
-    overlap = sum(_overlap(per[a], per[b]) for i, a in enumerate(names) for b in names[i + 1:])
+    overlap = sum(_length(intersect(per[a], per[b], 0.0)) for i, a in enumerate(names) for b in names[i + 1:])
     turns = {n: 0 for n in names}
     longest = {n: 0.0 for n in names}
     interruptions = {n: 0 for n in names}

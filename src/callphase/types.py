@@ -26,6 +26,11 @@ class Utterance(BaseModel):
     channel: int | None = None
     words: list[Word] = Field(default_factory=list)
 
+    def with_words(self, words: list[Word], **update: Any) -> "Utterance":
+        """This utterance cut down to `words` (a non-empty run of its own), times and text from them."""
+        return self.model_copy(update={"words": words, "start": words[0].start, "end": max(words[-1].end, words[0].start),
+                                       "text": " ".join(w.text for w in words).strip(), **update})
+
 
 class NonSpeech(BaseModel):
     """A stretch with nobody speaking: "silence", or "sound" (hold music, IVR tones, noise)."""

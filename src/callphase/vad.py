@@ -17,6 +17,9 @@ NON_SPEECH_MIN = 3.0
 # Silero's speech probability threshold: lower than its 0.5 default, because phone-band speech
 # scores lower; hold music and tones stayed below 0.2 in trials.
 THRESHOLD = 0.35
+# Whisper's word times next to silence can be a second off the VAD's edges: words and utterances within
+# this of a non-speech span's edge are taken as speech.
+WORD_EDGE = 1.0
 # Whisper gets this much audio either side of each speech region (seconds).
 MARGIN = 0.4
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..types import Phase, PhaseSpec, Segmentation, Transcript
+from ..vad import WORD_EDGE
 
 EPS = 1e-6
 
@@ -274,8 +275,6 @@ def check(seg: Segmentation, transcript: Transcript, spec: PhaseSpec) -> list[st
 
 # Non-speech spans at least this long become their own `other` phase (hold, long silence).
 NON_SPEECH_PHASE_MIN = 10.0
-# Whisper's word times next to silence can be a second off the VAD's edges.
-EDGE_TOLERANCE = 1.0
 
 
 def insert_non_speech(seg: Segmentation, transcript: Transcript, spec: PhaseSpec, min_seconds: float = NON_SPEECH_PHASE_MIN) -> Segmentation:
@@ -288,8 +287,8 @@ def insert_non_speech(seg: Segmentation, transcript: Transcript, spec: PhaseSpec
     duration = transcript.duration
     phases = list(seg.phases)
     for span in transcript.non_speech:
-        a = max((u.end for u in utts if u.end <= span.start + EDGE_TOLERANCE), default=0.0)
-        b = min((u.start for u in utts if u.start >= span.end - EDGE_TOLERANCE), default=duration)
+        a = max((u.end for u in utts if u.end <= span.start + WORD_EDGE), default=0.0)
+        b = min((u.start for u in utts if u.start >= span.end - WORD_EDGE), default=duration)
         if b - a < min_seconds - EPS or any(u.start < b - EPS and u.end > a + EPS for u in utts):
             continue
         cut: list[Phase] = []
