@@ -95,14 +95,14 @@ def test_sets_keep_ordered_dialogues_and_split_by_id(star_file):
 def test_eval_command_reports_every_metric(star_file, tmp_path):
     report = tmp_path / "report.json"
     result = subprocess.run([sys.executable, "-m", "callphase", "eval", "--star", str(star_file), "--by-domain",
-                             "--phase-bank", "--out", str(report)], capture_output=True, text=True)
+                             "--phase-model", "star", "--out", str(report)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["dev"]["calls"] == 10 and summary["test"]["calls"] == 2
     for part in ("dev", "test"):
         assert summary[part]["validity"] == 1.0
         assert set(summary[part]) >= {"utterance_accuracy", "time_accuracy", "boundary_mae", "pk", "window_diff", "seconds_per_call"}
-    # these dialogues are easy: the phase bank gets most utterances right
+    # these dialogues are easy: the STAR phase model gets most utterances right
     assert summary["dev"]["utterance_accuracy"] >= 0.7
     full = json.loads(report.read_text())
     assert set(full["reports"]["dev"]["by_domain"]) == {"bank", "hotel"}

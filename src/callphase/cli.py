@@ -17,6 +17,7 @@ from .chapters import auto_chapters
 from .errors import CallphaseError, PhaseSpecError
 from .pipeline import load_transcript, segment_transcript
 from .segment.embedding import EmbeddingSegmenter
+from .segment.phasemodel import SPOKEN_EVAL_CALLS, get_phase_model
 from .speakers import parse_names
 from .transcribe import ASROptions, SpeakerOptions
 from .types import CallResult, PhaseSpec, Transcript
@@ -24,7 +25,6 @@ from .types import CallResult, PhaseSpec, Transcript
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Split phone calls into phases, offline.")
 
 EXIT_BAD_INPUT = 2
-PHASE_BANK_WEIGHT = 2.0  # best STAR dev Pk (0.253) in the sweep 0.5/1/2/4
 
 
 class Reporter:
@@ -125,10 +125,10 @@ def _llm(llm: Optional[str], no_llm: bool, base_url: Optional[str]):
     return None if no_llm else get_llm(llm, base_url=base_url)
 
 
-def _segmenter(name: str, llm, phase_bank: bool):
+def _segmenter(name: str, llm, phase_model: Optional[str]):
     from .segment import get_segmenter
 
-    embedding = EmbeddingSegmenter(bank_weight=PHASE_BANK_WEIGHT if phase_bank else 0.0)
+    embedding = EmbeddingSegmenter(model=get_phase_model(phase_model) if phase_model else None)
     return get_segmenter(name, llm=llm, embedding=embedding)
 
 
@@ -183,6 +183,7 @@ MonoOpt = typer.Option(False, "--mono", help="mix all channels into one (stereo 
 ChannelsOpt = typer.Option(None, "--channels", help="names of the left and right channel of a stereo call, e.g. agent,customer (default A,B)")
 SpeakersOpt = typer.Option(2, "--speakers", min=1, max=10, help="mono calls: diarize into this many speakers (1: no diarization)")
 RolesOpt = typer.Option(False, "--roles", help="name the two speakers Agent and Customer by who greets and who asks (see transcript metrics.role_reason)")
+PhaseModelOpt = typer.Option(None, "--phase-model", help="star (trained on STAR task dialogues; see README) or a .npz phase model: learned scores for phases it knows")
 NoVadOpt = typer.Option(False, "--no-vad", help="transcribe everything, also long silence and hold music (default: speech only, non-speech reported)")
 LLMOpt = typer.Option(None, "--llm", help="auto (default: local if installed) | local | local:PATH.gguf | openai:MODEL | none; default from $CALLPHASE_LLM")
 NoLLMOpt = typer.Option(False, "--no-llm", help="no language model: extractive summaries, keyword chapter titles")
@@ -197,7 +198,7 @@ def segment(
     unordered: bool = typer.Option(False, "--unordered", help="phases may come in any order and repeat"),
     other: Optional[str] = typer.Option(None, "--other", help="name for what fits no phase and for long non-speech (default Other; e.g. Hold)"),
     require_all: bool = typer.Option(False, "--require-all", help="every call passes through every phase"),
-    phase_bank: bool = typer.Option(False, "--phase-bank", help="add the STAR-trained phase prototypes (see README)"),
+    phase_model: Optional[str] = PhaseModelOpt,
     segmenter_name: str = typer.Option("embedding", "--segmenter", help="embedding | llm | hybrid (llm and hybrid need an LLM)"),
     llm: Optional[str] = LLMOpt,
     no_llm: bool = NoLLMOpt,
@@ -227,7 +228,9 @@ def segment(
             if spec is not None and other:
                 spec = PhaseSpec.parse({**spec.model_dump(), "other": other.strip()})
             backend = _llm(llm, no_llm, llm_base_url)
-            segmenter = _segmenter(segmenter_name, backend, phase_bank) if spec is not None else None
+            segmenter = _segmenter(segmenter_name, backend, phase_model) if spec is not None else None
+            if spec is not None and phase_model and get_phase_model(phase_model).columns(spec) is None:
+                reporter.info(f"phase model {phase_model} has no phase for some of {', '.join(spec.names)}: similarity only")
             timings: dict[str, float] = {}
             transcript = load_transcript(call, _asr(model, language, beam_size, no_vad), reporter.progress, timings,
                                          _speakers(mono, channels, speakers, roles))
@@ -350,8 +353,8 @@ def demo(
 def eval_(
     dataset: str = typer.Option("star-text", "--set", help="star-text (dialogues as text), star-spoken (rendered calls through ASR) or star-chapters (auto chapters on joined dialogues)"),
     split: str = typer.Option("both", "--split", help="dev, test or both"),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="at most this many calls per split"),
-    phase_bank: bool = typer.Option(False, "--phase-bank", help="add the STAR-trained phase prototypes (see README)"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="at most this many calls per split (star-spoken: 40 unless given)"),
+    phase_model: Optional[str] = PhaseModelOpt,
     model: str = typer.Option("tiny", "--model", help="ASR model for star-spoken"),
     by_domain: bool = typer.Option(False, "--by-domain", help="a row per STAR domain too"),
     segmenter_name: str = typer.Option("embedding", "--segmenter", help="embedding | llm | hybrid"),
@@ -376,7 +379,7 @@ def eval_(
                 segmenter = TopicSegmenter()
             else:
                 backend = _llm(llm, False, llm_base_url) if segmenter_name != "embedding" else None
-                segmenter = _segmenter(segmenter_name, backend, phase_bank)
+                segmenter = _segmenter(segmenter_name, backend, phase_model)
             for part in ("dev", "test") if split == "both" else (split,):
                 if dataset == "star-chapters":
                     reports[part] = evaluate_chapters(chapter_items(part, limit, star), segmenter)
@@ -384,12 +387,12 @@ def eval_(
                     if dataset == "star-text":
                         items = text_items(part, limit, star)
                     else:
-                        items = spoken_items(part, limit or 20, model, path=star)
+                        items = spoken_items(part, limit or SPOKEN_EVAL_CALLS, model, path=star)
                     reports[part] = evaluate(items, segmenter, by_domain)
                 reporter.event("evaluated", split=part, **reports[part]["overall"])
         except (FileNotFoundError, CallphaseError) as e:
             raise _fail(reporter, str(e)) from None
-    name = segmenter.name + (" + phase bank" if phase_bank else "")
+    name = segmenter.name + (f" + phase model {phase_model}" if phase_model else "")
     if dataset == "star-chapters":
         if not quiet and not json_logs:
             from rich.console import Console

@@ -10,7 +10,7 @@ Sets hold the dialogues whose filled labels keep the order Greeting < Verificati
 Closing and span at least two phases (2,354 of 4,666: 1,761 dev, 593 test; most others interleave
 phases, e.g. verification in the middle of a problem, which an ordered segmentation cannot express). Split: dialogue id % 5 == 3 is `test`,
 the rest `dev` (the shared file holds no id divisible by 5); fixed so figures stay comparable. Anything
-learned from data (the phase bank) is learned from `dev` only.
+learned from data (the `star` phase model) is learned from `dev` only.
 
 Text dialogues get times from reading speed (0.4 s per word + 0.5 s pause); spoken calls are rendered with
 two espeak-ng voices at 8 kHz (synth.py) and transcribed, and an ASR utterance's gold phase is the gold
@@ -144,8 +144,10 @@ def spoken_items(
     model: str = "tiny",
     cache_dir: str | Path | None = None,
     path: str | Path | None = None,
+    skip: int = 0,
 ) -> list[EvalItem]:
-    """The first `limit` dialogues of the split, rendered and transcribed (cached as JSON per dialogue and model)."""
+    """The first `limit` dialogues of the split, rendered and transcribed (cached as JSON per dialogue and model).
+    `skip` leaves out the first dialogues (the phase model trains on dev dialogues after the evaluated ones)."""
     from ..audio import Audio
     from ..transcribe import ASROptions, SpeakerOptions, transcribe_audio
     from .synth import render_call
@@ -153,8 +155,11 @@ def spoken_items(
     cache = Path(cache_dir) if cache_dir else Path(os.environ.get("CALLPHASE_EVAL_CACHE", Path.home() / ".cache" / "callphase" / "eval"))
     cache.mkdir(parents=True, exist_ok=True)
     items = []
-    for d in star_dialogues(split, path):
-        key = cache / f"star-{d['id']}-{model.replace('/', '_')}.json"
+    for k, d in enumerate(star_dialogues(split, path)):
+        if k < skip:
+            continue
+        # "vad": made with speech-only transcription (older caches transcribed everything)
+        key = cache / f"star-{d['id']}-{model.replace('/', '_')}-vad.json"
         if key.is_file():
             saved = json.loads(key.read_text())
             transcript, gold = Transcript.model_validate(saved["transcript"]), saved["gold"]

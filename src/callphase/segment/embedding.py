@@ -7,7 +7,7 @@ import numpy as np
 from ..models import load_embedder
 from ..types import PhaseSpec, Transcript
 from . import Labels
-from .phasebank import canonical, prototypes
+from .phasemodel import PhaseModel
 from .validate import best_path
 
 # Bare phase names say little to an embedding model. Common contact-centre names get a line of typical
@@ -46,10 +46,10 @@ class EmbeddingSegmenter:
     ordering constraint picks the labels, a label change costing `switch_cost`.
 
     Scores: similarities centred per phase over the call (query and passage embeddings sit on different
-    levels), then per utterance (which phase fits it best), times `temperature`. With `bank_weight` > 0 and
-    every phase name in the phase bank, the centred similarity to the bank's prototype is added with that
-    weight. Measured (README): the bank helps on STAR-like task dialogues (dev Pk 0.36 -> 0.25 at weight 2)
-    and hurts on our contact-centre calls (time accuracy 0.85 -> 0.81), so it is off unless asked for.
+    levels), then per utterance (which phase fits it best), times `temperature`. With a `model` (a
+    PhaseModel, e.g. the bundled `star` one) that has a column for every phase of the spec, the scores
+    become the model's log-probabilities plus `similarity_weight` times the similarity scores, and a label
+    change costs `model_switch_cost` (both tuned on the STAR dev split: README).
     When the spec says `require_all`, each phase the path passes over costs `skip_cost`.
     `other` scores `other_score`, below every phase: it is taken only where no phase is allowed.
     Confidence: a logistic of the margin between the chosen label and the best other one."""
@@ -61,15 +61,19 @@ class EmbeddingSegmenter:
         switch_cost: float = 0.3,
         temperature: float = 20.0,
         other_score: float = -5.0,
-        bank_weight: float = 0.0,
         skip_cost: float = 1.0,
         encoder=None,
+        model: PhaseModel | None = None,
+        similarity_weight: float = 0.3,
+        model_switch_cost: float = 1.0,
     ):
         self.skip_cost = skip_cost
         self.switch_cost = switch_cost
         self.temperature = temperature
         self.other_score = other_score
-        self.bank_weight = bank_weight
+        self.model = model
+        self.similarity_weight = similarity_weight
+        self.model_switch_cost = model_switch_cost
         self._encoder = encoder
         self._queries: dict[tuple[str, ...], np.ndarray] = {}  # a batch reuses one phase list
 
@@ -78,14 +82,6 @@ class EmbeddingSegmenter:
         if self._encoder is None:
             self._encoder = load_embedder()
         return self._encoder
-
-    def bank_vectors(self, spec: PhaseSpec) -> np.ndarray | None:
-        """Prototypes for every phase, or None unless all the phase names are in the bank."""
-        if self.bank_weight <= 0:
-            return None
-        bank = prototypes()
-        known = [bank.get(canonical(p.name) or "") for p in spec.phases]
-        return np.stack(known) if bank and all(v is not None for v in known) else None
 
     def scores(self, transcript: Transcript, spec: PhaseSpec) -> np.ndarray:
         """(utterances, phases + 1) matrix; the last column is `other`."""
@@ -96,16 +92,19 @@ class EmbeddingSegmenter:
         sim = utterances @ self._queries[queries].T
         sim = sim - sim.mean(axis=0, keepdims=True)
         z = sim - sim.mean(axis=1, keepdims=True)
-        prototypes_ = self.bank_vectors(spec)
-        if prototypes_ is not None:
-            proto = utterances @ prototypes_.T
-            z = z + self.bank_weight * (proto - proto.mean(axis=1, keepdims=True))
         z = z * self.temperature
+        columns = self.model.columns(spec) if self.model else None
+        if columns is not None:
+            z = self.model.log_probs(utterances, transcript.utterances, transcript.duration, columns) + self.similarity_weight * z
         return np.hstack([z, np.full((len(z), 1), self.other_score)])
+
+    def uses_model(self, spec: PhaseSpec) -> bool:
+        return self.model is not None and self.model.columns(spec) is not None
 
     def label(self, transcript: Transcript, spec: PhaseSpec) -> Labels:
         scores = self.scores(transcript, spec)
-        path = best_path(scores, spec.ordered, self.switch_cost, self.skip_cost if spec.require_all else 0.0)
+        switch_cost = self.model_switch_cost if self.uses_model(spec) else self.switch_cost
+        path = best_path(scores, spec.ordered, switch_cost, self.skip_cost if spec.require_all else 0.0)
         chosen = scores[np.arange(len(path)), path]
         rest = scores.copy()
         rest[np.arange(len(path)), path] = -np.inf
