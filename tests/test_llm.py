@@ -20,9 +20,9 @@ from callphase.errors import LLMError, ModelError
 from callphase.llm import OpenAILLM, get_llm, parse_json
 from callphase.llm.serve import serve
 from callphase.models import PACKAGED_LLM, resolve_llm
-from callphase.segment import check, get_segmenter, segment
+from callphase.segment import check, get_segmenter, segment, validate
 from callphase.segment.llm import labels_from_ranges
-from callphase.summarize import summarize, ungrounded
+from callphase.summarize import retold, summarize, ungrounded
 from callphase.types import PhaseSpec
 
 from conftest import CARD_CALL, PHASES, text_transcript
@@ -215,6 +215,27 @@ def test_invented_facts_in_summaries_are_rejected(scripted, card_text):
     for phase in seg.phases[1:]:
         assert "999" not in phase.summary
     assert sum("not said in the phase" in r for r in seg.repairs) == n - 1
+
+
+def test_a_summary_of_the_wrong_phase_is_rejected(scripted, card_text):
+    transcript, gold = card_text
+    seg = validate(transcript, SPEC, labels=gold)  # the true phases
+    resolution = "The agent blocked the card, ordered a new one and refunded the two hundred pounds."
+    reply = {"1": "Mark from City Bank card services greets Anna Lopez.", "2": resolution, "3": resolution,
+             "4": "The customer needs nothing else and they say goodbye."}
+    summarize(transcript, seg, scripted((200, json.dumps(reply), None)).client())
+    assert seg.phases[2].summary == resolution  # its own phase
+    assert seg.phases[1].summary != resolution  # the Complaint keeps its extractive summary
+    assert "phase 2 (Complaint): LLM summary retells phase 3 (Resolution); kept the extractive one" in seg.repairs
+    assert seg.phases[0].summary == reply["1"] and seg.phases[3].summary == reply["4"]
+
+
+def test_retold_needs_more_words_from_the_other_phase():
+    own = "My internet has been down since Monday and the router keeps blinking red."
+    other = {2: "I have reset your line remotely and booked an engineer for tomorrow morning."}
+    assert retold("The agent reset the line remotely and booked an engineer.", own, other) == 2
+    assert retold("The internet has been down since Monday; the router blinks red.", own, other) is None
+    assert retold("The customer calls.", own, other) is None
 
 
 def test_ungrounded_finds_names_and_numbers():

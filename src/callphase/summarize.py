@@ -137,6 +137,30 @@ def ungrounded(summary: str, source: str) -> list[str]:
     return missing
 
 
+_CONTENT = re.compile(r"[a-z]{4,}")
+# words that say nothing about which part of a call a summary retells
+_GENERIC = set(
+    "customer agent caller call calls called calling phase they them their there that this with from have been "
+    "about asks asked says said tells told explains explained informs informed wants would could should will "
+    "what when which while then also very just your thank thanks help helps helped".split()
+)
+
+
+def _content(text: str) -> set[str]:
+    return {w[:5] for w in _CONTENT.findall(text.casefold()) if w not in _GENERIC}
+
+
+def retold(summary: str, own: str, others: dict[int, str], least: int = 3) -> int | None:
+    """The other phase a summary retells: the one it shares the most content words with (first five letters,
+    at least `least`), when that is more than it shares with its own phase. A small LLM given every phase
+    in one prompt sometimes summarises the neighbour."""
+    words = _content(summary)
+    mine = len(words & _content(own))
+    shared = {k: len(words & _content(text)) for k, text in others.items()}
+    best = max(shared, key=shared.get, default=None)
+    return best if best is not None and shared[best] >= least and shared[best] > mine else None
+
+
 def clean_summary(text: str) -> str:
     """One line, at most MAX_SENTENCES sentences."""
     text = " ".join(str(text).split())
@@ -171,6 +195,13 @@ def llm_summaries(groups: list[list[Utterance]], segmentation: Segmentation, llm
         source = " ".join(u.text for u in groups[j])
         if len(text) < 10:
             segmentation.repairs.append(f"phase {j + 1} ({phase.name}): empty LLM summary; kept the extractive one")
+            continue
+        other = retold(text, source, {k: " ".join(u.text for u in groups[k]) for k in numbered if k != j})
+        if other is not None:
+            segmentation.repairs.append(
+                f"phase {j + 1} ({phase.name}): LLM summary retells phase {other + 1} "
+                f"({segmentation.phases[other].name}); kept the extractive one"
+            )
             continue
         missing = ungrounded(text, source)
         if missing:
