@@ -189,14 +189,15 @@ def llm_summaries(groups: list[list[Utterance]], segmentation: Segmentation, llm
         "generation_tokens_per_s": round(reply.tokens_per_second, 1),
         **({"prompt_tokens_per_s": round(reply.prompt_tokens_per_second, 1)} if reply.prompt_tokens_per_second else {}),
     }
+    sources = {j: " ".join(u.text for u in groups[j]) for j in numbered}
     for n, j in enumerate(numbered, 1):
         phase = segmentation.phases[j]
         text = clean_summary(data.get(str(n), "")) if isinstance(data.get(str(n)), str) else ""
-        source = " ".join(u.text for u in groups[j])
+        source = sources[j]
         if len(text) < 10:
             segmentation.repairs.append(f"phase {j + 1} ({phase.name}): empty LLM summary; kept the extractive one")
             continue
-        other = retold(text, source, {k: " ".join(u.text for u in groups[k]) for k in numbered if k != j})
+        other = retold(text, source, {k: t for k, t in sources.items() if k != j})
         if other is not None:
             segmentation.repairs.append(
                 f"phase {j + 1} ({phase.name}): LLM summary retells phase {other + 1} "
