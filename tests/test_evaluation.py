@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from callphase.evaluation.datasets import fill_labels, gold_from_labels, split_of, star_dialogues, text_items
+from callphase.evaluation.datasets import (action_phase, fill_labels, gold_from_labels, split_of, spoken_items, star_dialogues,
+                                          text_items)
 from callphase.evaluation.metrics import boundary_mae, pk, time_accuracy, utterance_accuracy, window_diff, window_k, word_error_rate
 
 GOLD = list("AAAABBBBCCCC")
@@ -46,6 +47,26 @@ def test_labelling_rule():
     ]
     assert fill_labels(turns) == ["verification"] * 4 + ["problem"] * 3
     assert fill_labels([{"speaker": "customer", "phase": None}]) == [None]
+
+
+def test_labelling_rule_0_reads_actions_the_heuristic_missed():
+    """A booking confirmation after "May I have your name?" is the resolution, not more verification, and a
+    bare "Goodbye!" (ride_bye) closes the call; free-text agent turns still continue the phase before."""
+    turns = [
+        {"speaker": "agent", "action": "hotel_ask_name", "phase": "verification"},
+        {"speaker": "customer", "action": None, "phase": None},
+        {"speaker": "agent", "action": "hotel_reservation_succeeded", "phase": None},
+        {"speaker": "customer", "action": None, "phase": None},
+        {"speaker": "agent", "action": "custom", "phase": None},
+        {"speaker": "customer", "action": None, "phase": None},
+        {"speaker": "agent", "action": "ride_bye", "phase": None},
+    ]
+    assert fill_labels(turns) == ["verification", "resolution", "resolution", "resolution", "resolution",
+                                  "closing", "closing"]
+    assert action_phase("plane_request_optional") == "problem"
+    assert action_phase("ask_departure_location") == "problem"
+    assert action_phase("hotel_inform_price") is None  # STAR labels these itself
+    assert action_phase("out_of_scope") is None and action_phase(None) is None
 
 
 def test_gold_phases_are_contiguous_from_zero():
@@ -124,3 +145,31 @@ def test_eval_command_rejects_a_missing_set(tmp_path):
     result = subprocess.run([sys.executable, "-m", "callphase", "eval", "--star", str(tmp_path / "none.jsonl")],
                             capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.startswith("error: STAR data not found")
+
+
+def test_spoken_set_renders_transcribes_and_keeps_turn_times(star_file, tmp_path):
+    """The spoken set: a real espeak-ng render of each dialogue through tiny.en; the cache keeps the turn times,
+    so gold phases follow the labelling rule of the day, and a cache from before (gold, no turn times) is
+    brought up to date by rendering again, keeping its transcript."""
+    cache = tmp_path / "cache"
+    item = spoken_items("test", limit=1, cache_dir=cache, path=star_file)[0]
+    assert item.id == "3"
+    words = " ".join(u.text for u in item.transcript.utterances).lower()
+    assert "how can i help" in words and "goodbye" in words  # tiny.en on espeak at 8 kHz: the rest is rough
+    saved = json.loads((cache / "star-3-tiny-vad.json").read_text())
+    assert len(saved["turns"]) == 7 and "gold" not in saved
+    assert [p["name"] for p in item.gold_phases] == ["Greeting", "Verification", "Resolution", "Closing"]
+    # gold phases start where their first turn starts (Verification: the customer's request it answers)
+    assert item.gold_phases[1]["start_time"] == pytest.approx(saved["turns"][1][0], abs=1e-3)
+    assert len(item.gold_labels) == len(item.transcript.utterances)
+    assert item.gold_labels[0] == "Greeting" and item.gold_labels[-1] == "Closing"
+
+    # an old cache: marked transcript, stale gold, no turn times
+    old = dict(saved, gold=[{"name": "Greeting", "start_time": 0.0, "end_time": 1.0}])
+    del old["turns"]
+    old["transcript"]["utterances"][0]["text"] = "MARKED"
+    (cache / "star-3-tiny-vad.json").write_text(json.dumps(old))
+    again = spoken_items("test", limit=1, cache_dir=cache, path=star_file)[0]
+    assert again.transcript.utterances[0].text == "MARKED"  # not transcribed again
+    assert again.gold_phases == item.gold_phases
+    assert json.loads((cache / "star-3-tiny-vad.json").read_text())["turns"] == saved["turns"]
