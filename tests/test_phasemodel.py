@@ -9,7 +9,7 @@ import pytest
 from callphase.errors import CallphaseError
 from callphase.segment import segment
 from callphase.segment.embedding import EmbeddingSegmenter
-from callphase.segment.phasemodel import canonical, get_phase_model, load, train
+from callphase.segment.phasemodel import CONTEXT, GRAMS, canonical, char_grams, features, get_phase_model, load, train
 from callphase.types import PhaseSpec, Transcript, Utterance
 
 
@@ -38,7 +38,7 @@ def test_bundled_model_maps_known_names_only():
 
 def test_bundled_model_segments_held_out_star_dialogues():
     """The first 40 test-split dialogues (never seen in training): the model must get most utterances right
-    and beat similarity alone by far (measured on all 593: 0.91 vs 0.49 utterance accuracy)."""
+    and beat similarity alone by far (0.864 vs 0.435 on these 40; 0.93 vs 0.51 on all 577)."""
     from callphase.evaluation.datasets import star_path, text_items
     from callphase.evaluation.runner import evaluate
 
@@ -50,7 +50,7 @@ def test_bundled_model_segments_held_out_star_dialogues():
     accuracy = {name: evaluate(items, seg)["overall"] for name, seg in (("plain", plain), ("model", with_model))}
     assert accuracy["model"]["validity"] == 1.0
     assert accuracy["model"]["utterance_accuracy"] >= 0.85, accuracy
-    assert accuracy["model"]["pk"] <= 0.20, accuracy  # 0.17 on these 40
+    assert accuracy["model"]["pk"] <= 0.20, accuracy  # 0.185 on these 40
     assert accuracy["model"]["utterance_accuracy"] >= accuracy["plain"]["utterance_accuracy"] + 0.2, accuracy
 
 
@@ -88,6 +88,42 @@ def test_a_model_trained_on_a_users_calls_learns_their_phases(tmp_path):
     assert starts == [0.0] + [held_out.utterances[i].start for i in (2, 4, 8)]
     without = segment(held_out, spec, EmbeddingSegmenter())
     assert [p.start_time for p in without.phases] != starts  # the names alone do not say it
+
+
+def test_character_ngrams_match_what_asr_leaves_of_a_phrase():
+    said = char_grams("Please specify the code type.")
+    heard = char_grams("please specify Macomb type")  # tiny.en on a STAR call
+    other = char_grams("Is there anything else that I can do for you?")
+    assert float(np.linalg.norm(said)) == pytest.approx(1.0)
+    assert float(said @ heard) > 0.5 > 0.2 > float(said @ other)
+    assert np.array_equal(char_grams("Hello,   THERE!"), char_grams("hello there"))  # case, punctuation, spaces
+
+
+def test_features_hold_neighbour_ngrams_and_old_models_skip_them():
+    lines = ["Hello, how can I help?", "My card was charged twice.", "I have refunded it.", "Goodbye."]
+    t = transcript(lines)
+    vectors = np.random.default_rng(0).normal(size=(4, 384)).astype(np.float32)
+    x = features(vectors, t.utterances, t.duration)
+    dense = 384 * (1 + 2 * CONTEXT) + 5
+    assert x.shape == (4, dense + 3 * GRAMS)
+    own, before, after = (x[:, dense + i * GRAMS:dense + (i + 1) * GRAMS] for i in range(3))
+    assert np.allclose(own[1], char_grams(lines[1]))
+    assert np.allclose(before[2], (char_grams(lines[0]) + char_grams(lines[1])) / CONTEXT)  # two before it
+    assert np.allclose(after[0], (own[1] + own[2] + own[3]) / CONTEXT) and not after[3].any()
+    assert features(vectors, t.utterances, t.duration, grams=0).shape == (4, dense)  # models saved before n-grams
+
+
+def test_call_weights_decide_which_labels_count():
+    """Two calls with the same words and opposite labels: the one weighted 0 is ignored."""
+    lines = ["Hello, how can I help?", "My card was charged twice.", "I have refunded it.", "Goodbye."]
+    t = transcript(lines)
+    vectors = EmbeddingSegmenter().encoder.passage(lines)
+    names = ["first", "second"]
+    calls = [(vectors, t.utterances, t.duration, ["first", "first", "second", "second"]),
+             (vectors, t.utterances, t.duration, ["second", "second", "first", "first"])]
+    for weights, expected in (([1.0, 0.0], [0, 0, 1, 1]), ([0.0, 1.0], [1, 1, 0, 0])):
+        model = train(calls, names, epochs=100, weights=weights)
+        assert model.log_probs(vectors, t.utterances, t.duration, [0, 1]).argmax(axis=1).tolist() == expected
 
 
 def test_not_a_phase_model(tmp_path):
