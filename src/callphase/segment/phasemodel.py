@@ -4,9 +4,9 @@ Features of an utterance: its sentence embedding, the embeddings of the three ut
 three after it (zeros past the ends), where in the call its midpoint falls (share of the duration t, t²,
 sin(πt), first, last), and hashed character 3-5-grams and words of its text and of the three utterances
 on each side (4,096 buckets each: own, mean of the three before, of the three after, the one before, the
-one after). The n-grams carry what ASR leaves of cue words ("anything else",
-"successfully booked", "code type") when the embedding of a garbled sentence drifts: on 251 held-out
-spoken dev calls they took utterance accuracy from 0.816 to 0.881 (0.867 without the last two; README). A multinomial logistic
+one after). The n-grams carry what ASR leaves of cue words ("anything else", "successfully booked", "code
+type") when the embedding of a garbled sentence drifts: on 251 held-out spoken dev calls they took
+utterance accuracy from 0.816 to 0.881 (0.867 without the last two; README). A multinomial logistic
 regression (numpy, L2, Adam, full batch) maps the features to the model's phases. EmbeddingSegmenter
 adds its log-probabilities to the similarity scores and decodes the best ordered path as before, so a
 model only sharpens the scores: the output goes through the same path search and the same validator.
@@ -15,7 +15,7 @@ The bundled model, `star`, is trained on the STAR dev split only (`python -m cal
 build`): the 1,717 dev dialogues as text, plus 300 dev dialogues rendered with espeak-ng and transcribed by
 tiny.en (dev dialogues 41-340: the first 40 are the spoken dev set `callphase eval` reports), each
 spoken call weighted 6x so that ASR fragments and errors count as much as clean text. Rendering and
-transcribing take about 25 minutes on 2 cores (cached for the next build), training about 5.
+transcribing take about 25 minutes on 2 cores (cached for the next build), the rest about 10 (5.6 GB).
 Phases: Greeting, Verification, Problem, Resolution, Closing. A user's phase
 names reach it through ALIASES (Introduction -> Greeting, Complaint -> Problem, Goodbye -> Closing…); it
 is used only when every phase of the spec has a column. It carries STAR's meaning of each phase (task
@@ -95,7 +95,8 @@ def features(vectors: np.ndarray, utterances: list[Utterance], duration: float, 
 
 
 def feature_count(context: int = CONTEXT, grams: int = GRAMS, dim: int = 384) -> int:
-    return dim * (1 + 2 * context) + 5 + 5 * grams
+    """How many features `features` makes per utterance (read off a call with no utterances)."""
+    return features(np.zeros((0, dim), np.float32), [], 1.0, context, grams).shape[1]
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
