@@ -39,7 +39,7 @@ def test_bundled_model_maps_known_names_only():
 
 def test_bundled_model_segments_held_out_star_dialogues():
     """The first 40 test-split dialogues (never seen in training): the model must get most utterances right
-    and beat similarity alone by far (0.880 vs 0.435 on these 40)."""
+    and beat similarity alone by far (0.899 vs 0.435 on these 40)."""
     from callphase.evaluation.datasets import star_path, text_items
     from callphase.evaluation.runner import evaluate
 
@@ -51,7 +51,7 @@ def test_bundled_model_segments_held_out_star_dialogues():
     accuracy = {name: evaluate(items, seg)["overall"] for name, seg in (("plain", plain), ("model", with_model))}
     assert accuracy["model"]["validity"] == 1.0
     assert accuracy["model"]["utterance_accuracy"] >= 0.85, accuracy
-    assert accuracy["model"]["pk"] <= 0.20, accuracy  # 0.160 on these 40
+    assert accuracy["model"]["pk"] <= 0.20, accuracy  # 0.127 on these 40
     assert accuracy["model"]["utterance_accuracy"] >= accuracy["plain"]["utterance_accuracy"] + 0.2, accuracy
 
 
