@@ -17,7 +17,7 @@ by tiny.en and by base (dev dialogues 41-340: the first 40 are the spoken dev se
 reports), each transcript weighted 3x, 6x per dialogue, so that ASR fragments and errors count as much
 as clean text. Both Whisper models' transcripts, and a weaker L2 penalty (BUILD_L2), took held-out spoken
 dev accuracy from 0.881 to 0.903 (README). Rendering and transcribing take about an hour on 2 cores
-(cached for the next build), the rest about 15 minutes.
+(cached for the next build), the rest about 12 minutes (6.7 GB peak).
 Phases: Greeting, Verification, Problem, Resolution, Closing. A user's phase
 names reach it through ALIASES (Introduction -> Greeting, Complaint -> Problem, Goodbye -> Closing…); it
 is used only when every phase of the spec has a column. It carries STAR's meaning of each phase (task
