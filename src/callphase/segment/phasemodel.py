@@ -174,9 +174,10 @@ def load(path: str | Path) -> PhaseModel:
                            bool(data["aliases"]), int(data["grams"]) if "grams" in data else 0)
     except (OSError, KeyError, ValueError) as e:
         raise CallphaseError(f"cannot read phase model {path}: {e}") from None
-    if model.weights.shape[0] != feature_count(model.context, model.grams):
+    expected = feature_count(model.context, model.grams)
+    if model.weights.shape[0] != expected:
         raise CallphaseError(f"phase model {path} has {model.weights.shape[0]} weights per phase, not the "
-                             f"{feature_count(model.context, model.grams)} this callphase computes: train it again")
+                             f"{expected} this callphase computes: train it again")
     if model.embedder != EMBEDDER:  # weights only mean something in their own embedding space
         raise CallphaseError(f"phase model {path} was trained on {model.embedder} embeddings, callphase uses {EMBEDDER}")
     return model
