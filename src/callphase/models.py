@@ -165,9 +165,15 @@ def resolve_whisper(name: str) -> tuple[str, bool]:
     return name, False  # a Hugging Face name or a faster-whisper size: needs the hub
 
 
-@lru_cache(maxsize=4)
 def load_whisper(name: str = "base", cpu_threads: int = 1, compute_type: str = "int8"):
     """Load a faster-whisper model once per process. One thread was as fast as two in trials."""
+    # one cache key however the arguments are spelled: load_whisper("base") and load_whisper("base", 1)
+    # were two keys, and a second copy of the model (150 MB) when callers differed
+    return _load_whisper(name, cpu_threads, compute_type)
+
+
+@lru_cache(maxsize=4)
+def _load_whisper(name: str, cpu_threads: int, compute_type: str):
     from faster_whisper import WhisperModel
 
     where, local = resolve_whisper(name)
