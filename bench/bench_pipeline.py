@@ -45,12 +45,12 @@ def run_one(case: str, model: str) -> dict:
     """Runs inside the child process."""
     t0 = time.perf_counter()
     import callphase
-    from callphase.models import load_embedder, load_whisper
+    from callphase.models import load_embedder, new_whisper
 
     path = ROOT / "demo" / "call.mp3" if case == "demo" else five_minute_call()
     t_import = time.perf_counter() - t0
     t = time.perf_counter()
-    load_whisper(model)
+    new_whisper(model)  # its load time only: each call loads a model of its own (models.new_whisper)
     t_whisper = time.perf_counter() - t
     t = time.perf_counter()
     load_embedder()

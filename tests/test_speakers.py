@@ -277,3 +277,14 @@ def test_channel_names_are_checked():
     for bad in ("agent", "a,a", "a,,b", "a,b,c"):
         with pytest.raises(CallphaseError):
             spk.parse_names(bad)
+
+
+def test_a_transcript_depends_on_the_call_alone(stereo_call, card_call):
+    """Whisper's temperature fallback samples; CTranslate2 seeds a model's sampler once per thread, so a
+    model kept for the process gave a call another transcript after another call (models.new_whisper)."""
+    def words(t):
+        return [(w.text, w.start, w.end, u.speaker) for u in t.utterances for w in u.words]
+
+    first = words(transcribe_file(stereo_call[0], TINY))
+    transcribe_file(card_call[0], TINY, SpeakerOptions(speakers=1))  # its fallback draws samples
+    assert words(transcribe_file(stereo_call[0], TINY)) == first

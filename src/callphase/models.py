@@ -186,6 +186,21 @@ def load_whisper(name: str = "base", cpu_threads: int = 1, compute_type: str = "
     return _load_whisper(name, cpu_threads, compute_type)
 
 
+def new_whisper(name: str = "base", cpu_threads: int = 1, compute_type: str = "int8"):
+    """A newly loaded faster-whisper model, for one call's transcription.
+
+    Whisper re-decodes a failed window by sampling at a higher temperature. CTranslate2 seeds each
+    worker thread's random generator once, at its first use (`set_random_seed` sets only the seed of
+    generators not made yet), so a model kept for the whole process samples differently for a call
+    depending on every call it transcribed before: the same file gave another transcript after another
+    file. A model of its own per call, seeded first, makes the transcript depend on the call alone
+    (0.2 s to load tiny, 0.5 s base)."""
+    import ctranslate2
+
+    ctranslate2.set_random_seed(0)
+    return _load_whisper.__wrapped__(name, cpu_threads, compute_type)
+
+
 @lru_cache(maxsize=4)
 def _load_whisper(name: str, cpu_threads: int, compute_type: str):
     from faster_whisper import WhisperModel

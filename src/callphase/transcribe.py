@@ -16,7 +16,7 @@ from . import speakers as spk
 from . import vad
 from .audio import Audio, blocks, speech_seconds
 from .errors import ModelError
-from .models import load_whisper
+from .models import new_whisper
 from .talk import call_metrics
 from .types import Transcript, Utterance, Word
 
@@ -51,11 +51,13 @@ def transcribe(
     options: ASROptions | None = None,
     channel: int | None = None,
     clips: list[tuple[float, float]] | None = None,
+    model=None,
 ) -> tuple[Iterator[Utterance], str | None]:
     """Return (utterances in time order, as a lazy generator; the spoken language) for one channel of
     `audio` (None: all channels mixed), times counted from the start of the file (`audio.offset`).
 
     `clips`: only these (start, end) spans, in the block's own seconds, are transcribed.
+    `model`: the call's own Whisper model (`models.new_whisper`; one is loaded when None).
     Whisper merges speaker turns on phone audio, so utterances are cut from word times rather than
     taken as Whisper's segments."""
     opts = options or ASROptions()
@@ -64,12 +66,7 @@ def transcribe(
         return iter(()), opts.language
     if speech_seconds(Audio(samples[None], audio.sample_rate, audio.source_rate, 1)) < 0.2:
         return iter(()), opts.language
-    model = load_whisper(opts.model, opts.cpu_threads)
-    # Whisper re-decodes a failed window by sampling at a higher temperature: seed it, so that the same
-    # call always gives the same transcript.
-    import ctranslate2
-
-    ctranslate2.set_random_seed(0)
+    model = model or new_whisper(opts.model, opts.cpu_threads)
     segments, info = model.transcribe(
         samples,
         beam_size=opts.beam_size,
@@ -130,7 +127,9 @@ def transcribe_blocks(
     """A whole call from its audio blocks (one block, or `audio.blocks(path)` for a long file)."""
     opts = options or ASROptions()
     sp = speakers or SpeakerOptions()
-    load_whisper(opts.model, opts.cpu_threads)  # a bad --model fails now, not after decoding a silent call
+    # loaded now, so that a bad --model fails before a silent call is decoded; the call's own model, so
+    # that its transcript does not depend on what this process transcribed before (models.new_whisper)
+    model = new_whisper(opts.model, opts.cpu_threads)
     notes: list[str] = []
     layout: str | None = None
     names: list[str] = []
@@ -169,7 +168,7 @@ def transcribe_blocks(
                 local = vad.speech_regions(x, block.sample_rate)
                 regions[i] += [(s + block.offset, e + block.offset) for s, e in local]
                 clips = vad.clips(local, block.duration)
-            stream, lang = transcribe(block, replace(opts, language=language), channel, clips)
+            stream, lang = transcribe(block, replace(opts, language=language), channel, clips, model)
             for u in stream:
                 if channel is not None:
                     u.speaker = names[channel]
