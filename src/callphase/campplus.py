@@ -52,11 +52,6 @@ def _release_freed_memory() -> None:
         pass
 
 
-def weights_path(path: str | Path | None = None) -> Path:
-    """The state_dict file: `path`, else $CALLPHASE_SPEAKER_MODEL, else the packaged one (verified)."""
-    return resolve_speaker_model(path)
-
-
 def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
     item = storage.itemsize
     view = np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size), strides=tuple(s * item for s in stride))
@@ -122,7 +117,7 @@ class CAMPPlus:
     def __init__(self, weights: str | Path | None = None, threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        state = read_state_dict(weights_path(weights))
+        state = read_state_dict(resolve_speaker_model(weights))
         names = initializer_names(state)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or THREADS
