@@ -21,15 +21,14 @@ from bench_pipeline import OUT, PHASES, five_minute_call  # noqa: E402
 
 
 def transcript_for(case: str):
-    from callphase.pipeline import load_transcript
-    from callphase.transcribe import ASROptions
+    from callphase import load_transcript
     from callphase.types import Transcript
 
     cache = OUT / f"{case}.transcript.json"
     if cache.is_file():
         return Transcript.model_validate_json(cache.read_text())
     path = ROOT / "demo" / "call.mp3" if case == "demo" else five_minute_call()
-    transcript = load_transcript(path, ASROptions(model="base", language="en"))
+    transcript = load_transcript(path, {"asr": {"model": "base", "language": "en"}})
     OUT.mkdir(parents=True, exist_ok=True)
     cache.write_text(transcript.model_dump_json())
     return transcript
@@ -57,7 +56,7 @@ def run_one(case: str, llm_spec: str) -> dict:
     chapters_s = time.perf_counter() - t
     return {
         "case": case, "llm": llm.name, "audio_s": round(transcript.duration, 1), "phases": len(seg.phases),
-        "chapters": len(chapters.chapters), "load_s": round(load, 2), "summaries_s": round(summary_s, 2),
+        "chapters": len(chapters.phases), "load_s": round(load, 2), "summaries_s": round(summary_s, 2),
         "prompt_tokens": stats.get("prompt_tokens", 0), "completion_tokens": stats.get("completion_tokens", 0),
         "gen_tok_s": stats.get("generation_tokens_per_s", 0), "prompt_tok_s": stats.get("prompt_tokens_per_s", 0),
         "chapters_s": round(chapters_s, 2), "summary_method": seg.summary_method, "notes": seg.repairs + chapters.notes,
@@ -84,7 +83,8 @@ def main() -> None:
     from rich.table import Table
 
     table = Table(title=f"LLM layer ({rows[0]['llm']}), {__import__('os').cpu_count()} CPUs")
-    cols = ["case", "audio_s", "phases", "load_s", "summaries_s", "prompt_tokens", "completion_tokens", "gen_tok_s", "prompt_tok_s",
+    cols = ["case", "audio_s", "phases", "load_s", "summaries_s", "prompt_tokens", "completion_tokens", "gen_tok_s",
+            "prompt_tok_s",
             "chapters", "chapters_s", "peak_rss_mb"]
     for c in cols:
         table.add_column(c, justify="right")

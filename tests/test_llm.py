@@ -9,14 +9,15 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from importlib import resources
 
 import pytest
 import yaml
+from conftest import CARD_CALL, PHASES, text_transcript
 
 from callphase.captions import to_vtt
 from callphase.chapters import auto_chapters
-from callphase.errors import LLMError, ModelError
+from callphase.errors import LLMError, ModelError, OptionsError
 from callphase.llm import OpenAILLM, get_llm, parse_json
 from callphase.llm.serve import serve
 from callphase.models import PACKAGED_LLM, resolve_llm
@@ -25,9 +26,6 @@ from callphase.segment.llm import labels_from_ranges
 from callphase.summarize import retold, summarize, ungrounded
 from callphase.types import PhaseSpec
 
-from conftest import CARD_CALL, PHASES, text_transcript
-
-ROOT = Path(__file__).resolve().parents[1]
 SPEC = PhaseSpec.parse(PHASES)
 
 
@@ -67,8 +65,9 @@ def test_local_gguf_paths(tmp_path, local):
     fake.write_bytes(b"not a model")
     with pytest.raises(ModelError, match="not a GGUF"):
         get_llm(f"local:{fake}")
-    with pytest.raises(LLMError, match="unknown --llm"):
+    with pytest.raises(OptionsError, match="unknown LLM backend 'gpt4'") as e:
         get_llm("gpt4")
+    assert e.value.option == "llm.backend" and "--" not in str(e.value)  # library errors know no flags
     assert get_llm("none") is None
 
 
@@ -273,26 +272,29 @@ def test_llm_and_hybrid_segmenters_with_the_local_model(name, local, card_text):
 # --- auto chapters -----------------------------------------------------------------------------------
 
 def two_topic_call():
-    demo = yaml.safe_load((ROOT / "demo" / "call.yaml").read_text())["turns"]
+    demo = yaml.safe_load(resources.files("callphase.demo").joinpath("call.yaml").read_text())["turns"]
     return text_transcript(demo + CARD_CALL), len(demo)
 
 
 def test_auto_chapters_find_the_join_of_two_calls():
     transcript, join = two_topic_call()
     chapters = auto_chapters(transcript)
-    starts = [c.first_utterance for c in chapters.chapters]
+    assert chapters.kind == "chapters"
+    starts = [c.first_utterance for c in chapters.phases]
     # measured: the cut lands 3 lines early, before the first call's generic goodbye lines
     assert 2 <= len(starts) <= 4 and min(abs(s - join) for s in starts[1:]) <= 3
-    assert chapters.chapters[0].start_time == 0 and chapters.chapters[-1].end_time == transcript.duration
-    assert all(a.end_time == b.start_time for a, b in zip(chapters.chapters, chapters.chapters[1:]))
-    assert all(c.title and c.summary for c in chapters.chapters)
+    assert chapters.phases[0].start_time == 0 and chapters.phases[-1].end_time == transcript.duration
+    assert all(a.end_time == b.start_time for a, b in zip(chapters.phases, chapters.phases[1:]))
+    assert all(c.name and c.summary for c in chapters.phases)
+    assert list(chapters.to_json()) == ["chapters"]
+    assert [list(c) for c in chapters.to_json()["chapters"]] == [["title", "start_time", "end_time", "summary"]] * len(starts)
 
 
 def test_auto_chapter_titles_from_the_local_model(local):
     transcript, _ = two_topic_call()
     chapters = auto_chapters(transcript, local)
     assert "chapters.v1" in chapters.method
-    assert all(0 < len(c.title) <= 60 for c in chapters.chapters)
+    assert all(0 < len(c.name) <= 60 for c in chapters.phases)
 
 
 # --- the command line --------------------------------------------------------------------------------
@@ -312,24 +314,41 @@ def card_vtt(tmp_path, card_text):
 
 
 def test_show_prompt_prints_the_requests_and_sends_nothing(card_vtt):
+    # the base URL is a closed port: a request actually sent would fail the run
     r = run_cli("segment", str(card_vtt), "--phases", PHASES, "--segmenter", "llm", "--show-prompt",
                 "--llm", "openai:some-model", "--llm-base-url", "http://127.0.0.1:9/v1", "-q")
     assert r.returncode == 0, r.stderr
     requests = json.loads(r.stdout)
-    assert [q["prompt"] for q in requests] == ["segment.v1", "summarize.v1"]
+    # the segmenter's request (its retry repeats the same messages: recorded once), then the summaries'
+    assert [q["purpose"] for q in requests] == ["phases", "phase_summaries"]
     first = requests[0]["request"]
     assert first["model"] == "some-model" and "1. agent: Hello" in first["messages"][1]["content"]
     assert first["response_format"]["json_schema"]["schema"]["properties"]["phases"]["items"]["properties"]["name"]["enum"] == \
         SPEC.allowed
     chapters = run_cli("segment", str(card_vtt), "--show-prompt", "-q")
-    assert json.loads(chapters.stdout)[0]["prompt"] == "chapters.v1"
+    assert [q["purpose"] for q in json.loads(chapters.stdout)] == ["chapters"]
+
+
+def test_show_prompt_records_the_hybrid_segmenters_questions(card_vtt):
+    from callphase import analyze
+    from callphase.llm import DryRunLLM
+
+    dry = DryRunLLM("m")
+    result = analyze(card_vtt, PHASES, {"segmenter": {"name": "hybrid"}, "llm": {"backend": dry}})
+    asked = [q for q in dry.requests if q["purpose"] == "boundary"]
+    # one question per low-confidence boundary of the embedding path, each bounded to its window
+    moved = [r for r in result.segmentation.repairs if "boundary reply unusable" in r]
+    assert len(asked) == len(moved) >= 1
+    bounds = asked[0]["request"]["response_format"]["json_schema"]["schema"]["properties"]["first_line"]
+    assert 1 <= bounds["minimum"] < bounds["maximum"] <= len(result.transcript.utterances)
+    assert dry.requests[-1]["purpose"] == "phase_summaries" and result.segmentation.summary_method == "extractive"
 
 
 def test_cli_llm_errors(card_vtt, scripted):
     r = run_cli("segment", str(card_vtt), "--phases", PHASES, "--segmenter", "hybrid")
     assert r.returncode == 2 and "needs an LLM" in r.stderr
     r = run_cli("segment", str(card_vtt), "--phases", PHASES, "--llm", "claude")
-    assert r.returncode == 2 and "unknown --llm" in r.stderr
+    assert r.returncode == 2 and "unknown LLM backend 'claude'" in r.stderr and "(--llm)" in r.stderr
     s = scripted((401, "invalid key", None))
     r = run_cli("segment", str(card_vtt), "--phases", PHASES, "--llm", "openai:m", "--llm-base-url", s.url)
     assert r.returncode == 2 and "refused the API key (401): invalid key" in r.stderr

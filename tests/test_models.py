@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from callphase.errors import ModelError
-from callphase.models import PackagedWhisper, assemble, load_embedder, load_whisper, resolve_whisper
+from callphase.models import PackagedModel, assemble, load_embedder, load_whisper, resolve_whisper
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def fake_packages(tmp_path, monkeypatch):
         (pkg / "data" / "model.bin.part").write_bytes(chunk)
     (tmp_path / "site" / "fakepart_two" / "data" / "config.json").write_text("{}")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    model = PackagedWhisper(
+    model = PackagedModel(
         description="fake", parts=(("fakepart_one", "data/model.bin.part"), ("fakepart_two", "data/model.bin.part")),
         files=(("fakepart_two", "data/config.json"),), sha256=hashlib.sha256(payload).hexdigest(), size=len(payload),
         pip="fakepart-one fakepart-two",
@@ -39,7 +39,7 @@ def test_parts_are_joined_verified_and_reused(fake_packages):
 
 def test_a_wrong_checksum_fails_and_leaves_no_model(fake_packages):
     model, _, cache = fake_packages
-    bad = PackagedWhisper(**{**model.__dict__, "sha256": "0" * 64})
+    bad = PackagedModel(**{**model.__dict__, "sha256": "0" * 64})
     with pytest.raises(ModelError, match="failed verification.*pip install --force-reinstall"):
         assemble("fake", bad, cache)
     assert not (cache / "whisper-fake" / "model.bin").exists()
@@ -48,7 +48,7 @@ def test_a_wrong_checksum_fails_and_leaves_no_model(fake_packages):
 
 def test_a_missing_package_says_what_to_install(fake_packages):
     model, _, cache = fake_packages
-    missing = PackagedWhisper(**{**model.__dict__, "parts": (("no_such_pkg_xyz", "a.bin"),)})
+    missing = PackagedModel(**{**model.__dict__, "parts": (("no_such_pkg_xyz", "a.bin"),)})
     with pytest.raises(ModelError, match="not installed: pip install fakepart-one"):
         assemble("fake", missing, cache)
 

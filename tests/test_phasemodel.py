@@ -7,10 +7,20 @@ import numpy as np
 import pytest
 
 from callphase.errors import CallphaseError
+from callphase.evaluation.training import train
 from callphase.segment import segment
 from callphase.segment.embedding import EmbeddingSegmenter
-from callphase.segment.phasemodel import (CONTEXT, GRAMS, PhaseModel, canonical, char_grams, feature_count, features,
-                                         get_phase_model, load, train)
+from callphase.segment.phasemodel import (
+    CONTEXT,
+    GRAMS,
+    PhaseModel,
+    canonical,
+    char_grams,
+    feature_count,
+    features,
+    get_phase_model,
+    load,
+)
 from callphase.types import PhaseSpec, Transcript, Utterance
 
 

@@ -9,13 +9,13 @@ import subprocess
 import sys
 
 import pytest
+from conftest import PHASES
 
 import callphase
 from callphase.captions import parse_vtt
 from callphase.evaluation.metrics import boundary_errors, time_accuracy, word_error_rate
 from callphase.segment import check
 from callphase.types import PhaseSpec, Transcript
-from conftest import PHASES
 
 SPEC = PhaseSpec.parse(PHASES)
 
@@ -99,7 +99,7 @@ def test_summaries_quote_only_their_own_phase(cli_out):
 
 def test_python_api_gives_the_same_phases_as_the_cli(card_call, cli_out):
     path, _ = card_call
-    result = callphase.analyze(path, PHASES.split(","), model="tiny")
+    result = callphase.analyze(path, PHASES.split(","), callphase.Options(asr=callphase.ASROptions(model="tiny")))
     assert result.to_seed_json() == json.loads((cli_out / "card_call.phases.json").read_text())
     assert check(result.segmentation, result.transcript, SPEC) == []
     assert {"transcribe", "segment", "summarize", "total"} <= set(result.timings)

@@ -85,7 +85,8 @@ def blocks(
         if keep_channels and source_channels > 2:
             raise AudioError(
                 f"{path.name} has {source_channels} audio channels: callphase reads mono calls and two-party "
-                "stereo (one party per channel). Use --mono to mix all channels into one"
+                "stereo (one party per channel); the speaker option `mono` mixes all channels into one",
+                option="speakers.mono",
             )
         layout = "stereo" if keep_channels and source_channels == 2 else "mono"
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)

@@ -1,8 +1,8 @@
 """Auto chapters: with no phases given, split a call into topical chapters, each with a short title and
-summary. Boundaries come from embeddings (TextTiling with sentence embeddings: a cut where the utterances
-before and after a gap are least alike); titles and summaries from the LLM when one is configured (all
-chapters in one request), else from the chapter's own words. Chapters go through the validator, so they
-are contiguous, in order and cover the call like phases do."""
+summary, as a Segmentation of kind "chapters". Boundaries come from embeddings (TextTiling with sentence
+embeddings: a cut where the utterances before and after a gap are least alike); titles and summaries
+from the LLM when one is configured (all chapters in one request), else from the chapter's own words.
+Chapters go through the validator, so they are contiguous, in order and cover the call like phases do."""
 from __future__ import annotations
 
 import re
@@ -11,35 +11,14 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from .models import load_embedder
 from .segment.validate import validate
 from .summarize import clean_summary, excerpt, extractive_summary, format_lines, phase_utterances, ungrounded
-from .types import PhaseSpec, Transcript, Utterance
+from .types import Phase, PhaseSpec, Segmentation, Transcript, Utterance
 
 if TYPE_CHECKING:
-    from .llm import LLM
-
-
-class Chapter(BaseModel):
-    title: str
-    start_time: float
-    end_time: float
-    summary: str = ""
-    first_utterance: int | None = None
-    last_utterance: int | None = None
-
-
-class Chapters(BaseModel):
-    chapters: list[Chapter]
-    method: str = ""
-    notes: list[str] = Field(default_factory=list)
-
-    def to_json(self) -> dict:
-        """{"chapters": [{"title", "start_time", "end_time", "summary"}]}, times to 0.01 s."""
-        return {"chapters": [{"title": c.title, "start_time": round(c.start_time, 2), "end_time": round(c.end_time, 2),
-                              "summary": c.summary} for c in self.chapters]}
+    from .llm import LLM, ChatRequest
 
 
 class TopicSegmenter:
@@ -105,7 +84,9 @@ def keyword_title(utts: list[Utterance], others: list[list[Utterance]], words: i
     return ", ".join(w.capitalize() if i == 0 else w for i, w in enumerate(ranked[:words])) or "Chapter"
 
 
-def chapter_request(groups: list[list[Utterance]]):
+def chapter_request(groups: list[list[Utterance]]) -> ChatRequest:
+    """One request for a title and summary of every chapter."""
+    from .llm import ChatRequest
     from .prompts import load_prompt
 
     prompt = load_prompt("chapters")
@@ -114,14 +95,12 @@ def chapter_request(groups: list[list[Utterance]]):
     keys = [str(n) for n in range(1, len(groups) + 1)]
     schema = {"title": "chapters", "type": "object", "properties": {k: item for k in keys}, "required": keys,
               "additionalProperties": False}
-    return prompt.messages(sections=sections, count=len(groups)), schema, prompt.id
+    return ChatRequest(prompt.messages(sections=sections, count=len(groups)), schema, 90 * len(groups) + 20, prompt.id)
 
 
-def chapter_max_tokens(chapters: int) -> int:
-    return 90 * chapters + 20
-
-
-def auto_chapters(transcript: Transcript, llm: "LLM | None" = None, segmenter: TopicSegmenter | None = None) -> Chapters:
+def auto_chapters(transcript: Transcript, llm: LLM | None = None, segmenter: TopicSegmenter | None = None) -> Segmentation:
+    """The call split into chapters (a Segmentation of kind "chapters": each phase's name is its title),
+    through the validator like phases; titles and summaries by `llm` when given, else from their words."""
     segmenter = segmenter or TopicSegmenter()
     utts = transcript.utterances
     cuts = segmenter.cuts(transcript)
@@ -136,43 +115,45 @@ def auto_chapters(transcript: Transcript, llm: "LLM | None" = None, segmenter: T
     chapters = []
     for j, (p, g) in enumerate(zip(seg.phases, groups)):
         others = [h for m, h in enumerate(groups) if m != j]
-        chapters.append(Chapter(
-            title=keyword_title(g, others) if g else "No speech",
+        chapters.append(Phase(
+            name=keyword_title(g, others) if g else "No speech",
             start_time=p.start_time, end_time=p.end_time,
             summary=extractive_summary([u.text for u in g]) if g else "No speech.",
             first_utterance=p.first_utterance, last_utterance=p.last_utterance,
         ))
-    result = Chapters(chapters=chapters, method=f"{segmenter.name}, keyword titles")
+    result = Segmentation(phases=chapters, kind="chapters", method=f"{segmenter.name}, keyword titles",
+                          summary_method="extractive")
     if llm is not None and all(groups):
         _llm_titles(result, groups, llm)
     return result
 
 
-def _llm_titles(result: Chapters, groups: list[list[Utterance]], llm: "LLM") -> None:
+def _llm_titles(result: Segmentation, groups: list[list[Utterance]], llm: LLM) -> None:
     from .llm import chat_object
 
-    messages, schema, prompt_id = chapter_request(groups)
+    request = chapter_request(groups)
     t = time.perf_counter()
     try:
-        data, _ = chat_object(llm, messages, schema, chapter_max_tokens(len(groups)))
+        data, _ = chat_object(llm, request)
     except ValueError as e:
-        result.notes.append(f"LLM chapter titles unreadable ({e}); kept keyword titles")
+        result.repairs.append(f"LLM chapter titles unreadable ({e}); kept keyword titles")
         return
-    result.method = f"{result.method.split(',')[0]}, {llm.name} ({prompt_id}) titles in {time.perf_counter() - t:.1f} s"
-    for n, (chapter, g) in enumerate(zip(result.chapters, groups), 1):
+    result.method = f"{result.method.split(',')[0]}, {llm.name} ({request.prompt}) titles in {time.perf_counter() - t:.1f} s"
+    result.summary_method = f"{llm.name} ({request.prompt})"
+    for n, (chapter, g) in enumerate(zip(result.phases, groups), 1):
         entry = data.get(str(n))
         if not isinstance(entry, dict):
-            result.notes.append(f"chapter {n}: no LLM entry; kept the keyword title")
+            result.repairs.append(f"chapter {n}: no LLM entry; kept the keyword title")
             continue
         title = " ".join(str(entry.get("title", "")).split())[:60]
         summary = clean_summary(entry.get("summary", ""))
         source = " ".join(u.text for u in g)
         # titles are title-cased: only their numbers are checked, not capitalised words
         if title and not ungrounded(title.lower(), source):
-            chapter.title = title
+            chapter.name = title
         else:
-            result.notes.append(f"chapter {n}: LLM title {title!r} not grounded; kept the keyword title")
+            result.repairs.append(f"chapter {n}: LLM title {title!r} not grounded; kept the keyword title")
         if len(summary) >= 10 and not ungrounded(summary, source):
             chapter.summary = summary
         else:
-            result.notes.append(f"chapter {n}: LLM summary not grounded or empty; kept the extractive one")
+            result.repairs.append(f"chapter {n}: LLM summary not grounded or empty; kept the extractive one")

@@ -1,5 +1,7 @@
-"""Command line: `callphase segment | transcribe | demo`. Results on stdout or in --out; progress and
-errors on stderr. Bad input: one `error:` line and exit code 2."""
+"""Command line: `callphase segment | transcribe | demo | eval | llm-serve`. Each command maps its flags
+to `Options` and hands the call to `callphase.analyze` (the one pipeline run; `transcribe` to its
+transcript stage); it wires no stages itself. Results on stdout or in --out; progress, notes and errors on
+stderr. Bad input: one `error:` line, with the flag that fixes it, and exit code 2."""
 from __future__ import annotations
 
 import json
@@ -7,19 +9,17 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
+import callphase
+
 from . import __version__
 from .captions import to_srt, to_vtt
-from .chapters import auto_chapters
 from .errors import CallphaseError, PhaseSpecError
-from .pipeline import load_transcript, segment_transcript
-from .segment.embedding import EmbeddingSegmenter
-from .segment.phasemodel import SPOKEN_EVAL_CALLS, get_phase_model
-from .speakers import parse_names
-from .transcribe import ASROptions, SpeakerOptions
+from .llm import DryRunLLM
+from .options import ASROptions, LLMOptions, Options, SegmenterOptions, SpeakerOptions, VADOptions
+from .pipeline import make_llm, make_segmenter
 from .types import CallResult, PhaseSpec, Transcript
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Split phone calls into phases, offline.")
@@ -36,7 +36,7 @@ class Reporter:
         self._tasks: dict[str, int] = {}
         self._last_emit = 0.0
 
-    def __enter__(self) -> "Reporter":
+    def __enter__(self) -> Reporter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -79,35 +79,64 @@ class Reporter:
             print(f"error: {message}", file=sys.stderr)
 
 
-def _fail(reporter: Reporter, message: str) -> typer.Exit:
-    reporter.error(message)
+# The option each library error names (CallphaseError.option), and the flag that sets it here.
+FLAGS = {
+    "asr.model": "--model", "asr.language": "--language", "segmenter.name": "--segmenter",
+    "segmenter.phase_model": "--phase-model", "llm.backend": "--llm", "llm.base_url": "--llm-base-url",
+    "speakers.channel_names": "--channels", "speakers.mono": "--mono", "speakers.speakers": "--speakers",
+}
+
+
+def _fail(reporter: Reporter, error: CallphaseError | str) -> typer.Exit:
+    """One error line; a library error gets the flag that fixes it."""
+    flag = FLAGS.get(getattr(error, "option", None) or "")
+    reporter.error(f"{error} ({flag})" if flag else str(error))
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-def _phase_spec(phases: Optional[str], phases_file: Optional[Path]) -> PhaseSpec:
+def _phase_spec(phases: str | None, phases_file: Path | None, **overrides) -> PhaseSpec | None:
+    """The phases the flags give (None: none given, auto chapters); `overrides`: ordered, require_all, other."""
     if phases is not None and phases_file is not None:
         raise PhaseSpecError("give --phases or --phases-file, not both")
     if phases_file is not None:
-        return PhaseSpec.from_file(phases_file)
+        return PhaseSpec.from_file(phases_file, **overrides)
     if phases is None:
-        raise PhaseSpecError('no phases given: use --phases "Introduction,Complaint,Resolution,Goodbye" or --phases-file')
-    return PhaseSpec.parse(phases)
+        return None
+    return PhaseSpec.parse(phases, **overrides)
 
 
-def _write_outputs(
-    call: Path, out: Path, transcript: Transcript, result: CallResult | None, reporter: Reporter,
-    extra: dict[str, str] | None = None,
-) -> None:
+def _options(
+    model: str = "base", language: str | None = None, beam_size: int = 1, no_vad: bool = False,
+    mono: bool = False, channels: str | None = None, speakers: int = 2, roles: bool = False,
+    segmenter: str = "embedding", phase_model: str | None = None,
+    llm: str | None = None, no_llm: bool = False, llm_base_url: str | None = None,
+) -> Options:
+    """Flags -> Options: the only thing a command does before handing the call to the pipeline."""
+    return Options(
+        asr=ASROptions(model=model, language=language, beam_size=beam_size),
+        vad=VADOptions(enabled=not no_vad),
+        speakers=SpeakerOptions(mono=mono, channel_names=channels, speakers=speakers, roles=roles),
+        segmenter=SegmenterOptions(name=segmenter, phase_model=phase_model),
+        llm=LLMOptions(backend="none" if no_llm else llm, base_url=llm_base_url),
+    )
+
+
+def _dry_run(llm: str | None) -> DryRunLLM:
+    """--show-prompt: the requests carry the model name of --llm openai:MODEL."""
+    spec = llm or os.environ.get("CALLPHASE_LLM") or ""
+    return DryRunLLM(spec.partition(":")[2] if spec.startswith("openai:") else None)
+
+
+def _write_outputs(call: Path, out: Path, transcript: Transcript, result: CallResult | None, reporter: Reporter) -> None:
     out.mkdir(parents=True, exist_ok=True)
     stem = call.stem
     files = {
         f"{stem}.transcript.json": transcript.model_dump_json(indent=1),
         f"{stem}.vtt": to_vtt(transcript),
         f"{stem}.srt": to_srt(transcript),
-        **(extra or {}),
     }
     if result is not None:
-        files[f"{stem}.phases.json"] = json.dumps(result.to_seed_json(), indent=1, ensure_ascii=False)
+        files[f"{stem}.{result.segmentation.kind}.json"] = json.dumps(result.to_json(), indent=1, ensure_ascii=False)
     for name, text in files.items():
         target = out / name
         if target.exists() and target.resolve() == call.resolve():
@@ -118,59 +147,17 @@ def _write_outputs(
     reporter.info(f"wrote {len(files)} files to {out}")
 
 
-def _llm(llm: Optional[str], no_llm: bool, base_url: Optional[str]):
-    """The LLM backend for --llm/--no-llm (None: extractive summaries, embedding segmenter only)."""
-    from .llm import get_llm
-
-    return None if no_llm else get_llm(llm, base_url=base_url)
-
-
-def _segmenter(name: str, llm, phase_model: Optional[str]):
-    from .segment import get_segmenter
-
-    embedding = EmbeddingSegmenter(model=get_phase_model(phase_model) if phase_model else None)
-    return get_segmenter(name, llm=llm, embedding=embedding)
-
-
-def _show_prompts(transcript: Transcript, spec: Optional[PhaseSpec], segmenter_name: str, llm) -> None:
-    """Print, as JSON, the chat requests the LLM would get for this call; nothing is sent."""
-    from .chapters import TopicSegmenter, chapter_max_tokens, chapter_request
-    from .llm import request_body
-    from .segment import segment
-    from .segment.llm import segment_max_tokens, segment_request
-    from .summarize import phase_utterances, summary_max_tokens, summary_request
-
-    requests = []
-    model = getattr(llm, "model", None)
-    if spec is None:
-        chapters = auto_chapters(transcript, None, TopicSegmenter())
-        groups = phase_utterances(transcript, chapters.chapters)
-        messages, schema, pid = chapter_request(groups)
-        requests.append({"purpose": "chapter titles and summaries", "prompt": pid,
-                         "request": request_body(messages, schema, chapter_max_tokens(len(groups)), 0.0, model)})
-    else:
-        if segmenter_name == "llm":
-            messages, schema, pid = segment_request(transcript, spec)
-            requests.append({"purpose": "phases", "prompt": pid,
-                             "request": request_body(messages, schema, segment_max_tokens(spec), 0.0, model)})
-        elif segmenter_name == "hybrid":
-            requests.append({"purpose": "phases", "note": "hybrid asks one short question per low-confidence "
-                             "boundary of the embedding result; those depend on that result"})
-        seg = segment(transcript, spec, EmbeddingSegmenter())
-        groups = phase_utterances(transcript, seg.phases)
-        if any(groups):
-            messages, schema, numbered, pid = summary_request([p.name for p in seg.phases], groups)
-            requests.append({"purpose": "summaries (phases from the embedding segmenter)", "prompt": pid,
-                             "request": request_body(messages, schema, summary_max_tokens(len(numbered)), 0.0, model)})
-    print(json.dumps(requests, indent=1, ensure_ascii=False))
-
-
-def _asr(model: str, language: Optional[str], beam_size: int, no_vad: bool = False) -> ASROptions:
-    return ASROptions(model=model, language=language, beam_size=beam_size, vad=not no_vad)
-
-
-def _speakers(mono: bool, channels: Optional[str], speakers: int, roles: bool) -> SpeakerOptions:
-    return SpeakerOptions(mono=mono, channel_names=parse_names(channels), speakers=speakers, roles=roles)
+def _report(reporter: Reporter, result: CallResult) -> None:
+    """The run's notes on stderr: the transcript's and the run's as info, the validator's repairs as events
+    (chapters' fallbacks as info: there is no phase list they repair)."""
+    for note in result.transcript.notes + result.notes:
+        reporter.info(note)
+    for note in result.segmentation.repairs:
+        if result.segmentation.kind == "chapters":
+            reporter.info(note)
+        else:
+            reporter.event("repair", message=note)
+    reporter.event("done", timings={k: round(v, 3) for k, v in result.timings.items()})
 
 
 ModelOpt = typer.Option("base", "--model", help="tiny | base | a Hugging Face model name | a local CTranslate2 directory")
@@ -193,23 +180,23 @@ BaseURLOpt = typer.Option(None, "--llm-base-url", help="OpenAI-compatible base U
 @app.command()
 def segment(
     call: Path = typer.Argument(..., help="audio file (mp3, wav, m4a, flac, ogg…) or captions (.vtt, .srt)"),
-    phases: Optional[str] = typer.Option(None, "--phases", help='comma-separated names, e.g. "Introduction,Complaint,Resolution,Goodbye"'),
-    phases_file: Optional[Path] = typer.Option(None, "--phases-file", help="YAML or JSON list of {name, description}"),
+    phases: str | None = typer.Option(None, "--phases", help='comma-separated names, e.g. "Introduction,Complaint,Resolution,Goodbye"'),
+    phases_file: Path | None = typer.Option(None, "--phases-file", help="YAML or JSON list of {name, description}"),
     unordered: bool = typer.Option(False, "--unordered", help="phases may come in any order and repeat"),
-    other: Optional[str] = typer.Option(None, "--other", help="name for what fits no phase and for long non-speech (default Other; e.g. Hold)"),
+    other: str | None = typer.Option(None, "--other", help="name for what fits no phase and for long non-speech (default Other; e.g. Hold)"),
     require_all: bool = typer.Option(False, "--require-all", help="every call passes through every phase"),
-    phase_model: Optional[str] = PhaseModelOpt,
+    phase_model: str | None = PhaseModelOpt,
     segmenter_name: str = typer.Option("embedding", "--segmenter", help="embedding | llm | hybrid (llm and hybrid need an LLM)"),
-    llm: Optional[str] = LLMOpt,
+    llm: str | None = LLMOpt,
     no_llm: bool = NoLLMOpt,
-    llm_base_url: Optional[str] = BaseURLOpt,
+    llm_base_url: str | None = BaseURLOpt,
     show_prompt: bool = typer.Option(False, "--show-prompt", help="print the LLM requests this call would make, send nothing"),
-    out: Optional[Path] = OutOpt,
+    out: Path | None = OutOpt,
     model: str = ModelOpt,
-    language: Optional[str] = LanguageOpt,
+    language: str | None = LanguageOpt,
     beam_size: int = BeamOpt,
     mono: bool = MonoOpt,
-    channels: Optional[str] = ChannelsOpt,
+    channels: str | None = ChannelsOpt,
     speakers: int = SpeakersOpt,
     roles: bool = RolesOpt,
     no_vad: bool = NoVadOpt,
@@ -218,62 +205,39 @@ def segment(
 ) -> None:
     """Split a call into phases: phases JSON on stdout, or phases/transcript/captions files in --out.
     With no --phases/--phases-file: auto chapters ({"chapters": [{title, start_time, end_time, summary}]})."""
+    overrides = {k: v for k, v in (("ordered", False if unordered else None), ("require_all", True if require_all else None),
+                                   ("other", other.strip() if other else None)) if v is not None}
     with Reporter(quiet, json_logs) as reporter:
         try:
-            spec = None if phases is None and phases_file is None else _phase_spec(phases, phases_file)
-            if spec is not None and unordered:
-                spec = spec.model_copy(update={"ordered": False})
-            if spec is not None and require_all:
-                spec = spec.model_copy(update={"require_all": True})
-            if spec is not None and other:
-                spec = PhaseSpec.parse({**spec.model_dump(), "other": other.strip()})
-            backend = _llm(llm, no_llm, llm_base_url)
-            segmenter = _segmenter(segmenter_name, backend, phase_model) if spec is not None else None
-            if spec is not None and phase_model and get_phase_model(phase_model).columns(spec) is None:
-                reporter.info(f"phase model {phase_model} has no phase for some of {', '.join(spec.names)}: similarity only")
-            timings: dict[str, float] = {}
-            transcript = load_transcript(call, _asr(model, language, beam_size, no_vad), reporter.progress, timings,
-                                         _speakers(mono, channels, speakers, roles))
-            for note in transcript.notes:
-                reporter.info(note)
-            if show_prompt:
-                _show_prompts(transcript, spec, segmenter_name, backend)
-                return
+            spec = _phase_spec(phases, phases_file, **overrides)
+            options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles,
+                               segmenter_name, phase_model, llm, no_llm, llm_base_url)
+            dry = _dry_run(llm) if show_prompt else None
+            if dry is not None:
+                options.llm = LLMOptions(backend=dry)
             if spec is None:
-                t = time.perf_counter()
                 reporter.info("no phases given: splitting the call into chapters")
-                chapters = auto_chapters(transcript, backend)
-                timings["chapters"] = time.perf_counter() - t
-                for note in chapters.notes:
-                    reporter.info(note)
-            else:
-                result = segment_transcript(transcript, spec, segmenter, timings=timings, llm=backend)
-                for note in result.segmentation.repairs:
-                    reporter.event("repair", message=note)
+            result = callphase.analyze(call, spec, options, reporter.progress)
         except CallphaseError as e:
-            raise _fail(reporter, str(e)) from None
-        reporter.event("done", timings={k: round(v, 3) for k, v in timings.items()})
-    if spec is None:
-        text = json.dumps(chapters.to_json(), indent=1, ensure_ascii=False)
-        if out is None:
-            print(text)
-        else:
-            _write_outputs(call, out, transcript, None, reporter, {f"{call.stem}.chapters.json": text})
+            raise _fail(reporter, e) from None
+        _report(reporter, result)
+    if dry is not None:
+        print(json.dumps(dry.requests, indent=1, ensure_ascii=False))
     elif out is None:
-        print(json.dumps(result.to_seed_json(), indent=1, ensure_ascii=False))
+        print(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
     else:
-        _write_outputs(call, out, transcript, result, reporter)
+        _write_outputs(call, out, result.transcript, result, reporter)
 
 
 @app.command()
 def transcribe(
     call: Path = typer.Argument(..., help="audio file (or .vtt/.srt, converted)"),
-    out: Optional[Path] = OutOpt,
+    out: Path | None = OutOpt,
     model: str = ModelOpt,
-    language: Optional[str] = LanguageOpt,
+    language: str | None = LanguageOpt,
     beam_size: int = BeamOpt,
     mono: bool = MonoOpt,
-    channels: Optional[str] = ChannelsOpt,
+    channels: str | None = ChannelsOpt,
     speakers: int = SpeakersOpt,
     roles: bool = RolesOpt,
     no_vad: bool = NoVadOpt,
@@ -284,84 +248,73 @@ def transcribe(
     Stereo calls are transcribed per channel (one speaker each); mono calls are diarized."""
     with Reporter(quiet, json_logs) as reporter:
         try:
-            transcript = load_transcript(call, _asr(model, language, beam_size, no_vad), reporter.progress, None,
-                                         _speakers(mono, channels, speakers, roles))
-            for note in transcript.notes:
-                reporter.info(note)
+            options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles)
+            transcript = callphase.load_transcript(call, options, reporter.progress)
         except CallphaseError as e:
-            raise _fail(reporter, str(e)) from None
+            raise _fail(reporter, e) from None
+        for note in transcript.notes:
+            reporter.info(note)
     if out is None:
         print(transcript.model_dump_json(indent=1))
     else:
         _write_outputs(call, out, transcript, None, reporter)
 
 
-def demo_dir() -> Path:
-    """The bundled demo call lives in the source checkout's demo/ folder."""
-    return Path(__file__).resolve().parents[2] / "demo"
-
-
 @app.command()
 def demo(
-    out: Optional[Path] = OutOpt,
+    out: Path | None = OutOpt,
     model: str = ModelOpt,
-    llm: Optional[str] = LLMOpt,
+    llm: str | None = LLMOpt,
     no_llm: bool = NoLLMOpt,
-    llm_base_url: Optional[str] = BaseURLOpt,
+    llm_base_url: str | None = BaseURLOpt,
     quiet: bool = QuietOpt,
     json_logs: bool = JsonOpt,
 ) -> None:
     """Segment the bundled demo call and compare with its true phase times (on stderr)."""
-    import yaml
+    from . import demo as bundled
 
-    folder = demo_dir()
     with Reporter(quiet, json_logs) as reporter:
-        if not (folder / "call.mp3").is_file():
-            raise _fail(reporter, f"the demo call is not at {folder}/call.mp3 (it ships with the source checkout)")
-        script = yaml.safe_load((folder / "call.yaml").read_text())
-        spec = PhaseSpec.parse({"phases": script["phases"], "require_all": script.get("require_all", False)})
-        truth = json.loads((folder / "call.truth.json").read_text())
-        timings: dict[str, float] = {}
         try:
-            backend = _llm(llm, no_llm, llm_base_url)
-            transcript = load_transcript(folder / "call.mp3", _asr(model, "en", 1), reporter.progress, timings,
-                                         SpeakerOptions(roles=True))
-            result = segment_transcript(transcript, spec, timings=timings, llm=backend)
+            options = _options(model, "en", roles=True, llm=llm, no_llm=no_llm, llm_base_url=llm_base_url)
+            with bundled.audio() as path:
+                result = callphase.analyze(path, bundled.spec(), options, reporter.progress)
         except CallphaseError as e:
-            raise _fail(reporter, str(e)) from None
+            raise _fail(reporter, e) from None
+        _report(reporter, result)
     if not quiet and not json_logs:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"demo call ({transcript.duration:.0f} s, model {model}, {timings['transcribe']:.1f} s to "
-                            f"transcribe; summaries: {result.segmentation.summary_method}, {timings['summarize']:.1f} s)")
+        timings, seg = result.timings, result.segmentation
+        table = Table(title=f"demo call ({result.transcript.duration:.0f} s, model {model}, {timings['transcribe']:.1f} s to "
+                            f"transcribe; summaries: {seg.summary_method}, {timings['summarize']:.1f} s)")
         for column in ("phase", "found", "true"):
             table.add_column(column)
-        gold = {p["name"]: p for p in truth["phases"]}
-        for p in result.segmentation.phases:
+        gold = {p["name"]: p for p in bundled.truth()["phases"]}
+        for p in seg.phases:
             g = gold.get(p.name)
             true = f"{g['start_time']:.1f}-{g['end_time']:.1f}" if g else "-"
             table.add_row(p.name, f"{p.start_time:.1f}-{p.end_time:.1f}", true)
         Console(stderr=True).print(table)
     if out is None:
-        print(json.dumps(result.to_seed_json(), indent=1, ensure_ascii=False))
+        print(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
     else:
-        _write_outputs(folder / "call.mp3", out, transcript, result, reporter)
+        _write_outputs(Path("call.mp3"), out, result.transcript, result, reporter)
 
 
 @app.command("eval")
 def eval_(
     dataset: str = typer.Option("star-text", "--set", help="star-text (dialogues as text), star-spoken (rendered calls through ASR) or star-chapters (auto chapters on joined dialogues)"),
     split: str = typer.Option("both", "--split", help="dev, test or both"),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="at most this many calls per split (star-spoken: 40 unless given)"),
-    phase_model: Optional[str] = PhaseModelOpt,
+    limit: int | None = typer.Option(None, "--limit", min=1, help="at most this many calls per split (star-spoken: 40 unless given)"),
+    phase_model: str | None = PhaseModelOpt,
     model: str = typer.Option("tiny", "--model", help="ASR model for star-spoken"),
     by_domain: bool = typer.Option(False, "--by-domain", help="a row per STAR domain too"),
     segmenter_name: str = typer.Option("embedding", "--segmenter", help="embedding | llm | hybrid"),
-    llm: Optional[str] = typer.Option(None, "--llm", help="LLM for --segmenter llm/hybrid: local | local:PATH.gguf | openai:MODEL"),
-    llm_base_url: Optional[str] = BaseURLOpt,
-    star: Optional[Path] = typer.Option(None, "--star", help="STAR jsonl (default: $CALLPHASE_STAR or ../shared/data/star_dev.jsonl)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="write the full report (every call's scores) as JSON"),
+    llm: str | None = typer.Option(None, "--llm", help="LLM for --segmenter llm/hybrid: local | local:PATH.gguf | openai:MODEL"),
+    llm_base_url: str | None = BaseURLOpt,
+    star: Path | None = typer.Option(None, "--star", help="STAR jsonl (default: $CALLPHASE_STAR or ../shared/data/star_dev.jsonl)"),
+    out: Path | None = typer.Option(None, "--out", help="write the full report (every call's scores) as JSON"),
     quiet: bool = QuietOpt,
     json_logs: bool = JsonOpt,
 ) -> None:
@@ -369,6 +322,7 @@ def eval_(
     from .chapters import TopicSegmenter
     from .evaluation.datasets import chapter_items, spoken_items, text_items
     from .evaluation.runner import evaluate, evaluate_chapters
+    from .evaluation.training import SPOKEN_EVAL_CALLS
 
     with Reporter(quiet, json_logs) as reporter:
         if dataset not in ("star-text", "star-spoken", "star-chapters") or split not in ("dev", "test", "both"):
@@ -378,8 +332,9 @@ def eval_(
             if dataset == "star-chapters":
                 segmenter = TopicSegmenter()
             else:
-                backend = _llm(llm, False, llm_base_url) if segmenter_name != "embedding" else None
-                segmenter = _segmenter(segmenter_name, backend, phase_model)
+                options = _options(segmenter=segmenter_name, phase_model=phase_model, llm=llm, llm_base_url=llm_base_url)
+                backend = make_llm(options.llm) if segmenter_name != "embedding" else None
+                segmenter = make_segmenter(options, backend)
             for part in ("dev", "test") if split == "both" else (split,):
                 if dataset == "star-chapters":
                     reports[part] = evaluate_chapters(chapter_items(part, limit, star), segmenter)
@@ -390,8 +345,10 @@ def eval_(
                         items = spoken_items(part, limit or SPOKEN_EVAL_CALLS, model, path=star)
                     reports[part] = evaluate(items, segmenter, by_domain)
                 reporter.event("evaluated", split=part, **reports[part]["overall"])
-        except (FileNotFoundError, CallphaseError) as e:
+        except FileNotFoundError as e:
             raise _fail(reporter, str(e)) from None
+        except CallphaseError as e:
+            raise _fail(reporter, e) from None
     name = segmenter.name + (f" + phase model {phase_model}" if phase_model else "")
     if dataset == "star-chapters":
         if not quiet and not json_logs:
@@ -439,17 +396,17 @@ def eval_(
 @app.command("llm-serve")
 def llm_serve(
     llm: str = typer.Option("local", "--llm", help="local | local:PATH.gguf | openai:MODEL (a proxy)"),
-    llm_base_url: Optional[str] = BaseURLOpt,
+    llm_base_url: str | None = BaseURLOpt,
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
-    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="require the key in this environment variable"),
+    api_key_env: str | None = typer.Option(None, "--api-key-env", help="require the key in this environment variable"),
 ) -> None:
     """Serve an LLM backend as an OpenAI-compatible /v1/chat/completions endpoint."""
     from .llm.serve import serve
 
     reporter = Reporter()
     try:
-        backend = _llm(llm, False, llm_base_url)
+        backend = make_llm(_options(llm=llm, llm_base_url=llm_base_url).llm)
         if backend is None:
             raise CallphaseError("no LLM to serve: install callphase[llm] or give --llm")
         key = None
@@ -458,7 +415,9 @@ def llm_serve(
             if not key:
                 raise CallphaseError(f"--api-key-env {api_key_env}: that variable is not set")
         server = serve(backend, host, port, key)
-    except (CallphaseError, OSError) as e:
+    except CallphaseError as e:
+        raise _fail(reporter, e) from None
+    except OSError as e:
         raise _fail(reporter, str(e)) from None
     h, p = server.server_address[:2]
     reporter.info(f"serving {backend.name} at http://{h}:{p}/v1 (chat/completions, models); Ctrl-C stops")

@@ -1,8 +1,18 @@
-"""Errors callphase raises for bad input. The CLI turns each into one line and exit code 2."""
+"""Errors callphase raises for bad input. Messages speak of options (`Options` in options.py), never of
+command-line flags: each door translates them (the CLI into one `error:` line with the flag that fixes
+it and exit code 2; the server into a 4xx JSON body)."""
+from __future__ import annotations
 
 
 class CallphaseError(Exception):
-    """Base class: something the user gave us cannot be used; the message says what and why."""
+    """Base class: something the user gave us cannot be used; the message says what and why.
+
+    `option`: the option that fixes it, as `section.field` of `callphase.Options` (e.g. "asr.model"), or
+    "phases"; None when no option does."""
+
+    def __init__(self, message: str, option: str | None = None):
+        super().__init__(message)
+        self.option = option
 
 
 class AudioError(CallphaseError):
@@ -15,6 +25,13 @@ class CaptionError(CallphaseError):
 
 class PhaseSpecError(CallphaseError):
     """The phase list or phase file is empty, malformed or in an unknown format."""
+
+    def __init__(self, message: str, option: str | None = "phases"):
+        super().__init__(message, option)
+
+
+class OptionsError(CallphaseError):
+    """An option has a value callphase does not know (an unknown segmenter, backend or section)."""
 
 
 class ModelError(CallphaseError):

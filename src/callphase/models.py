@@ -33,9 +33,6 @@ class PackagedModel:
     filename: str = "model.bin"  # what the joined weights file is called
 
 
-PackagedWhisper = PackagedModel  # the name the Whisper table was first written with
-
-
 PACKAGED_WHISPER: dict[str, PackagedModel] = {
     "base": PackagedModel(
         description="Whisper base, multilingual (MIT), CTranslate2",
@@ -166,6 +163,14 @@ def assemble(name: str, model: PackagedModel, root: Path | None = None) -> Path:
 
 def resolve_whisper(name: str) -> tuple[str, bool]:
     """Map a model name or path to (what WhisperModel loads, whether it is on disk already)."""
+    try:
+        return _resolve_whisper(name)
+    except ModelError as e:
+        e.option = "asr.model"
+        raise
+
+
+def _resolve_whisper(name: str) -> tuple[str, bool]:
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "model.bin").is_file():
@@ -212,7 +217,7 @@ def _load_whisper(name: str, cpu_threads: int, compute_type: str):
         )
     except Exception as e:
         hint = "" if local else " (not packaged; downloading it needs internet access to the Hugging Face hub)"
-        raise ModelError(f"cannot load Whisper model '{name}'{hint}: {str(e).splitlines()[0]}") from None
+        raise ModelError(f"cannot load Whisper model '{name}'{hint}: {str(e).splitlines()[0]}", option="asr.model") from None
 
 
 @lru_cache(maxsize=1)
@@ -260,6 +265,14 @@ def _verified(path: Path, mtime_ns: int) -> Path:
 
 def resolve_llm(name: str = DEFAULT_LLM) -> Path:
     """A packaged LLM name, or the path of a GGUF file the user has."""
+    try:
+        return _resolve_llm(name)
+    except ModelError as e:
+        e.option = "llm.backend"
+        raise
+
+
+def _resolve_llm(name: str) -> Path:
     if name in PACKAGED_LLM:
         model = PACKAGED_LLM[name]
         return assemble(name, model) / model.filename

@@ -1,96 +1,144 @@
-"""The whole job as plain functions: input file -> Transcript -> validated phases -> CallResult."""
+"""The one pipeline run: `analyze(source, phases, options, progress) -> CallResult`.
+
+Every door (the CLI, the Python API, the server and batch runner to come) builds `Options` and calls
+`analyze`; none wires stages itself. Data flows one way: source -> Transcript -> phases (or chapters) ->
+summaries -> CallResult.
+"""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .audio import declared_duration
 from .captions import CAPTION_SUFFIXES, read_captions
-from .llm import LLM, get_llm
-from .segment import Segmenter, segment
-from .summarize import summarize
-from .transcribe import ASROptions, SpeakerOptions, add_speaker_info, transcribe_file
-from .types import CallResult, PhaseSpec, Transcript
+from .options import LLMOptions, Options
+from .types import CallResult, PhaseDef, PhaseSpec, Segmentation, Transcript
+
+if TYPE_CHECKING:
+    from .llm import LLM
+    from .segment import Segmenter
 
 # progress(stage, done, total): `total` in the stage's own unit (seconds of audio for transcription)
 Progress = Callable[[str, float, float], None]
+# What `phases` may be: "A,B,C", a list of names, a list of {name, description}, a dict with `phases`
+# and spec fields (ordered, require_all, other), or a PhaseSpec. None: auto chapters.
+Phases = PhaseSpec | str | Sequence[str | Mapping | PhaseDef] | Mapping | None
+Source = str | Path | Transcript
+
+
+def analyze(
+    source: Source,
+    phases: Phases = None,
+    options: Options | dict | None = None,
+    progress: Progress | None = None,
+) -> CallResult:
+    """Transcribe a call (or read its captions, or take a Transcript) and split it into `phases`; with
+    no phases, into auto chapters. Summaries by the LLM when one is configured, else extractive.
+
+    `source`: an audio file (mp3, wav, m4a, flac, ogg…), a .vtt/.srt file, or a Transcript (not changed).
+    `options`: an Options, a dict of its sections, or None for the defaults (see options.py).
+    Bad phases or options fail before any audio is decoded."""
+    opts = Options.coerce(options)
+    spec = None if phases is None else PhaseSpec.parse(phases)
+    llm = make_llm(opts.llm)
+    segmenter = make_segmenter(opts, llm) if spec is not None else None
+    notes = []
+    if spec is not None and opts.segmenter.phase_model and _phase_model(opts).columns(spec) is None:
+        notes.append(f"phase model {opts.segmenter.phase_model} has no phase for some of {', '.join(spec.names)}: "
+                     "similarity only")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if isinstance(source, Transcript):
+        transcript = source.model_copy(deep=True)
+    else:
+        transcript = load_transcript(source, opts, progress, timings)
+    writer = llm if opts.summaries.llm else None
+    t = time.perf_counter()
+    if spec is None:
+        segmentation = _chapters(transcript, writer, opts)
+        timings["chapters"] = time.perf_counter() - t
+    else:
+        segmentation = _phases(transcript, spec, segmenter, writer, timings)
+    timings["total"] = time.perf_counter() - t0
+    return CallResult(transcript=transcript, segmentation=segmentation, timings=timings, notes=notes)
 
 
 def load_transcript(
-    path: str | Path,
-    asr: ASROptions | None = None,
+    source: str | Path,
+    options: Options | dict | None = None,
     progress: Progress | None = None,
     timings: dict[str, float] | None = None,
-    speakers: SpeakerOptions | None = None,
 ) -> Transcript:
-    """A .vtt/.srt file is read as is; anything else is decoded and transcribed block by block.
+    """The transcript stage of `analyze` alone (`callphase transcribe`): a .vtt/.srt file is read as is;
+    anything else is decoded and transcribed block by block.
 
     `timings["transcribe"]` covers decoding, VAD, recognition and speakers (they are interleaved)."""
-    path = Path(path)
+    from .transcribe import add_speaker_info, transcribe_file
+
+    opts = Options.coerce(options)
+    path = Path(source)
     timings = timings if timings is not None else {}
     if path.suffix.lower() in CAPTION_SUFFIXES:
         t = time.perf_counter()
         transcript = read_captions(path)
-        add_speaker_info(transcript, bool(speakers and speakers.roles))
+        add_speaker_info(transcript, opts.speakers.roles)
         timings["captions"] = time.perf_counter() - t
         return transcript
     total = declared_duration(path) or 0.0
     t = time.perf_counter()
-    transcript = transcribe_file(
-        path, asr, speakers, on_utterance=(lambda u: progress("transcribe", min(u.end, total), total)) if progress else None
-    )
+    on_utterance = (lambda u: progress("transcribe", min(u.end, total), total)) if progress else None
+    transcript = transcribe_file(path, opts.asr, opts.speakers, on_utterance, opts.vad)
     timings["transcribe"] = time.perf_counter() - t
     if progress:
         progress("transcribe", total, total)
     return transcript
 
 
-def segment_transcript(
-    transcript: Transcript,
-    phases: Any,
-    segmenter: Segmenter | str = "embedding",
-    timings: dict[str, float] | None = None,
-    llm: "LLM | None" = None,
-) -> CallResult:
-    """Validated phases with summaries; `llm` writes the summaries (None: extractive)."""
-    spec = PhaseSpec.parse(phases)
-    timings = timings if timings is not None else {}
+def make_llm(options: LLMOptions) -> LLM | None:
+    """The backend `options` name (an object given is used as is); None: no LLM."""
+    if options.backend is not None and not isinstance(options.backend, str):
+        return options.backend
+    from .llm import get_llm
+
+    return get_llm(options.backend, base_url=options.base_url, api_key=options.api_key)
+
+
+def make_segmenter(options: Options, llm: LLM | None = None) -> Segmenter:
+    """The segmenter `options.segmenter` names, with its phase model (`callphase eval` scores this too)."""
+    from .segment import get_segmenter
+    from .segment.embedding import EmbeddingSegmenter
+
+    embedding = EmbeddingSegmenter(model=_phase_model(options))
+    return get_segmenter(options.segmenter.name, llm=llm, embedding=embedding)
+
+
+def _phase_model(options: Options):
+    from .segment.phasemodel import get_phase_model
+
+    return get_phase_model(options.segmenter.phase_model) if options.segmenter.phase_model else None
+
+
+def _phases(transcript: Transcript, spec: PhaseSpec, segmenter: Segmenter, llm: LLM | None,
+            timings: dict[str, float]) -> Segmentation:
+    """Validated phases, then their summaries."""
+    from .segment import segment
+    from .summarize import summarize
+
     t = time.perf_counter()
     segmentation = segment(transcript, spec, segmenter)
     timings["segment"] = time.perf_counter() - t
     t = time.perf_counter()
     summarize(transcript, segmentation, llm)
     timings["summarize"] = time.perf_counter() - t
-    return CallResult(transcript=transcript, segmentation=segmentation, timings=timings)
+    return segmentation
 
 
-def analyze(
-    path: str | Path,
-    phases: Any,
-    *,
-    model: str = "base",
-    language: str | None = None,
-    beam_size: int = 1,
-    segmenter: Segmenter | str = "embedding",
-    progress: Progress | None = None,
-    llm: "LLM | str | None" = None,
-    speakers: SpeakerOptions | None = None,
-) -> CallResult:
-    """Transcribe (or read captions) and split the call into `phases`.
+def _chapters(transcript: Transcript, llm: LLM | None, options: Options) -> Segmentation:
+    from .chapters import TopicSegmenter, auto_chapters
 
-    `phases`: "A,B,C", a list of names, a list of {name, description}, or a PhaseSpec.
-    `llm`: a backend or a spec ("auto", "local", "local:PATH.gguf", "openai:MODEL", "none") for the
-    summaries; None: $CALLPHASE_LLM, else "auto" (the local model when installed, else extractive).
-    `speakers`: stereo/mono handling, channel names, diarization speaker count, Agent/Customer naming.
-    """
-    if llm is None or isinstance(llm, str):
-        llm = get_llm(llm)
-    spec = PhaseSpec.parse(phases)  # bad phases fail before minutes of transcription
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-    transcript = load_transcript(path, ASROptions(model=model, language=language, beam_size=beam_size), progress, timings, speakers)
-    result = segment_transcript(transcript, spec, segmenter, timings, llm)
-    result.timings["total"] = time.perf_counter() - t  # the model holds its own copy of `timings`
-    return result
+    return auto_chapters(transcript, llm, TopicSegmenter(options.chapters.penalty, options.chapters.min_size))
+
+
+__all__ = ["Phases", "Progress", "Source", "analyze", "load_transcript", "make_llm", "make_segmenter"]

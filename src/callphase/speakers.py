@@ -28,12 +28,13 @@ def default_names(n: int) -> list[str]:
 
 
 def parse_names(value: str | None, n: int = 2) -> list[str] | None:
-    """--channels / --speaker-names: "agent,customer" -> ["Agent", "Customer"]; exactly `n` distinct names."""
+    """Channel names as one string: "agent,customer" -> ["Agent", "Customer"]; exactly `n` distinct names."""
     if value is None:
         return None
     names = [v.strip() for v in value.split(",")]
     if len(names) != n or not all(names) or len({v.casefold() for v in names}) != n:
-        raise CallphaseError(f"--channels needs {n} different names separated by a comma, e.g. agent,customer (got {value!r})")
+        raise CallphaseError(f"channel names: give {n} different names separated by a comma, e.g. agent,customer "
+                             f"(got {value!r})", option="speakers.channel_names")
     return [v[:1].upper() + v[1:] for v in names]
 
 
@@ -66,8 +67,9 @@ def drop_bleed(utterances: list[Utterance], samples: np.ndarray, sample_rate: in
     for u in utterances:
         other = 1 - (u.channel or 0)
         spans = [(w.start, w.end) for w in u.words] or [(u.start, u.end)]
-        own = np.concatenate([samples[u.channel or 0, int((s - offset) * sample_rate): int((e - offset) * sample_rate)] for s, e in spans])
-        theirs = np.concatenate([samples[other, int((s - offset) * sample_rate): int((e - offset) * sample_rate)] for s, e in spans])
+        cuts = [(int((s - offset) * sample_rate), int((e - offset) * sample_rate)) for s, e in spans]
+        own = np.concatenate([samples[u.channel or 0, a:b] for a, b in cuts])
+        theirs = np.concatenate([samples[other, a:b] for a, b in cuts])
         if _rms_db(own) < _rms_db(theirs) - BLEED_DB:
             dropped += 1
         else:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .types import Segmentation, Transcript, Utterance
 
 if TYPE_CHECKING:
-    from .llm import LLM
+    from .llm import LLM, ChatRequest
 
 MAX_CHARS = 200
 # Prompt budget: at most this many words of each phase go to the model (its longest utterances, in
@@ -44,7 +44,7 @@ def phase_utterances(transcript: Transcript, spans) -> list[list[Utterance]]:
     return out
 
 
-def summarize(transcript: Transcript, segmentation: Segmentation, llm: "LLM | None" = None) -> Segmentation:
+def summarize(transcript: Transcript, segmentation: Segmentation, llm: LLM | None = None) -> Segmentation:
     """Fill each phase's summary; a phase with no speech says so. Records how in `summary_method`."""
     groups = phase_utterances(transcript, segmentation.phases)
     for phase, utts in zip(segmentation.phases, groups):
@@ -83,12 +83,18 @@ def format_lines(utts: list[Utterance]) -> str:
     return "\n".join(f"{u.speaker}: {u.text.strip()}" if u.speaker else u.text.strip() for u in utts)
 
 
-def summary_request(names: list[str], groups: list[list[Utterance]]):
-    """(messages, schema, phase numbers) for the phases that have speech."""
+def speaking(groups: list[list[Utterance]]) -> list[int]:
+    """Indices of the phases that have speech: the ones a summary request numbers 1, 2, …"""
+    return [j for j, utts in enumerate(groups) if utts]
+
+
+def summary_request(names: list[str], groups: list[list[Utterance]]) -> ChatRequest:
+    """One request for the summaries of every phase with speech (numbered 1.. in `speaking(groups)` order)."""
+    from .llm import ChatRequest
     from .prompts import load_prompt
 
     prompt = load_prompt("summarize")
-    numbered = [j for j, utts in enumerate(groups) if utts]
+    numbered = speaking(groups)
     sections = "\n\n".join(
         f"Phase {n}: {names[j]}\n{format_lines(excerpt(groups[j]))}" for n, j in enumerate(numbered, 1)
     )
@@ -100,11 +106,7 @@ def summary_request(names: list[str], groups: list[list[Utterance]]):
         "required": keys,
         "additionalProperties": False,
     }
-    return prompt.messages(sections=sections, count=len(numbered)), schema, numbered, prompt.id
-
-
-def summary_max_tokens(phases: int) -> int:
-    return 80 * phases + 20
+    return ChatRequest(prompt.messages(sections=sections, count=len(numbered)), schema, 80 * len(numbered) + 20, prompt.id)
 
 
 _CHECKED = re.compile(r"\b(?:\d[\d.,:/-]*|[A-Z][a-z]+(?:'[a-z]+)?)\b")
@@ -168,20 +170,20 @@ def clean_summary(text: str) -> str:
     return " ".join(sentences[:MAX_SENTENCES])
 
 
-def llm_summaries(groups: list[list[Utterance]], segmentation: Segmentation, llm: "LLM") -> None:
+def llm_summaries(groups: list[list[Utterance]], segmentation: Segmentation, llm: LLM) -> None:
     """One request for every phase with speech; each reply is checked, a failing one keeps the extractive
     summary and the reason goes into `segmentation.repairs`. A failed request keeps them all."""
     from .llm import chat_object
 
-    names = [p.name for p in segmentation.phases]
-    messages, schema, numbered, prompt_id = summary_request(names, groups)
+    numbered = speaking(groups)
+    request = summary_request([p.name for p in segmentation.phases], groups)
     t = time.perf_counter()
     try:
-        data, reply = chat_object(llm, messages, schema, summary_max_tokens(len(numbered)))
+        data, reply = chat_object(llm, request)
     except ValueError as e:  # a transport or key failure (LLMError) goes up to the caller
         segmentation.repairs.append(f"LLM summaries unreadable ({e}); kept the extractive summaries")
         return
-    segmentation.summary_method = f"{llm.name} ({prompt_id})"
+    segmentation.summary_method = f"{llm.name} ({request.prompt})"
     segmentation.llm_stats = {
         "seconds": round(time.perf_counter() - t, 2),
         "prompt_tokens": reply.prompt_tokens,

@@ -7,7 +7,7 @@ of a stereo call or diarizes a mono one, and adds non-speech spans and per-speak
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,33 +17,11 @@ from . import vad
 from .audio import Audio, blocks, speech_seconds
 from .errors import ModelError
 from .models import new_whisper
+from .options import ASROptions, SpeakerOptions, VADOptions
 from .talk import call_metrics
 from .types import Transcript, Utterance, Word
 
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
-
-
-@dataclass
-class ASROptions:
-    model: str = "base"
-    # Greedy: on real 8 kHz phone speech beam 5 was no more accurate (WER on the
-    # pyannote sample band-limited to 8 kHz: beam 5 0.198, greedy 0.185) and 2-4x slower. Beam 5 helps on
-    # wideband audio (same sample at 16 kHz: 0.136 vs 0.185).
-    beam_size: int = 1
-    language: str | None = None
-    cpu_threads: int = 1
-    # Utterances break at sentence ends and at pauses at least this long (seconds).
-    split_gap: float = 0.8
-    # Transcribe only around speech (Silero VAD); long non-speech is reported, never transcribed.
-    vad: bool = True
-
-
-@dataclass
-class SpeakerOptions:
-    mono: bool = False  # mix all channels into one (also reads files with more than two channels)
-    channel_names: list[str] | None = None  # stereo: names of channel 0 and 1 (default A, B)
-    speakers: int = 2  # mono: diarize into this many speakers; 1: no diarization
-    roles: bool = False  # rename two speakers Agent and Customer by the role heuristic
 
 
 def transcribe(
@@ -123,10 +101,12 @@ def transcribe_blocks(
     options: ASROptions | None = None,
     speakers: SpeakerOptions | None = None,
     on_utterance: Callable[[Utterance], None] | None = None,
+    vad_options: VADOptions | None = None,
 ) -> Transcript:
     """A whole call from its audio blocks (one block, or `audio.blocks(path)` for a long file)."""
     opts = options or ASROptions()
     sp = speakers or SpeakerOptions()
+    speech_only = (vad_options or VADOptions()).enabled
     # loaded now, so that a bad --model fails before a silent call is decoded; the call's own model, so
     # that its transcript does not depend on what this process transcribed before (models.new_whisper)
     model = new_whisper(opts.model, opts.cpu_threads)
@@ -164,7 +144,7 @@ def transcribe_blocks(
             x = block.mono() if channel is None else block.samples[channel]
             loud[i].append(vad.loudness(x, block.sample_rate))
             clips = None
-            if opts.vad:
+            if speech_only:
                 local = vad.speech_regions(x, block.sample_rate)
                 regions[i] += [(s + block.offset, e + block.offset) for s, e in local]
                 clips = vad.clips(local, block.duration)
@@ -193,7 +173,7 @@ def transcribe_blocks(
     if dropped_bleed:
         notes.append(f"{dropped_bleed} utterance(s) heard on both channels kept only on the louder one (cross-talk)")
     non_speech = []
-    if opts.vad and layout is not None:
+    if speech_only and layout is not None:
         per_channel = [vad.gaps(r, 0.0, duration) for r in regions]
         spans = per_channel[0] if len(per_channel) == 1 else vad.intersect(*per_channel)
         non_speech = vad.non_speech([np.concatenate(x) for x in loud], spans)
@@ -250,9 +230,10 @@ def transcribe_audio(
     options: ASROptions | None = None,
     on_utterance: Callable[[Utterance], None] | None = None,
     speakers: SpeakerOptions | None = None,
+    vad_options: VADOptions | None = None,
 ) -> Transcript:
     """A call already in memory (mono or stereo `Audio`)."""
-    return transcribe_blocks([audio], options, speakers, on_utterance)
+    return transcribe_blocks([audio], options, speakers, on_utterance, vad_options)
 
 
 def transcribe_file(
@@ -260,7 +241,8 @@ def transcribe_file(
     options: ASROptions | None = None,
     speakers: SpeakerOptions | None = None,
     on_utterance: Callable[[Utterance], None] | None = None,
+    vad_options: VADOptions | None = None,
 ) -> Transcript:
     """A call from a file, decoded and transcribed block by block (memory does not grow with length)."""
     sp = speakers or SpeakerOptions()
-    return transcribe_blocks(blocks(path, keep_channels=not sp.mono), options, sp, on_utterance)
+    return transcribe_blocks(blocks(path, keep_channels=not sp.mono), options, sp, on_utterance, vad_options)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -26,7 +26,7 @@ class Utterance(BaseModel):
     channel: int | None = None
     words: list[Word] = Field(default_factory=list)
 
-    def with_words(self, words: list[Word], **update: Any) -> "Utterance":
+    def with_words(self, words: list[Word], **update: Any) -> Utterance:
         """This utterance cut down to `words` (a non-empty run of its own), times and text from them."""
         return self.model_copy(update={"words": words, "start": words[0].start, "end": max(words[-1].end, words[0].start),
                                        "text": " ".join(w.text for w in words).strip(), **update})
@@ -95,7 +95,7 @@ class PhaseSpec(BaseModel):
     other: str = "Other"
 
     @model_validator(mode="after")
-    def _check(self) -> "PhaseSpec":
+    def _check(self) -> PhaseSpec:
         if not self.phases:
             raise ValueError("the phase list is empty")
         names = [p.name for p in self.phases]
@@ -115,10 +115,12 @@ class PhaseSpec(BaseModel):
         return self.names + [self.other]
 
     @classmethod
-    def parse(cls, value: Any, **kwargs: Any) -> "PhaseSpec":
+    def parse(cls, value: Any, **kwargs: Any) -> PhaseSpec:
         """Build from "A,B,C", a list of names, or a list of {name, description} mappings."""
         if isinstance(value, PhaseSpec):
-            return value
+            if not kwargs:
+                return value
+            value = value.model_dump()
         if isinstance(value, str):
             value = [n for n in (s.strip() for s in value.split(",")) if n]
         if isinstance(value, dict) and "phases" in value:
@@ -141,8 +143,9 @@ class PhaseSpec(BaseModel):
             raise PhaseSpecError(f"invalid phases: {msgs}") from None
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "PhaseSpec":
-        """Read a YAML (.yaml/.yml) or JSON (.json) list of phases, or {phases: [...], ordered, require_all}."""
+    def from_file(cls, path: str | Path, **kwargs: Any) -> PhaseSpec:
+        """Read a YAML (.yaml/.yml) or JSON (.json) list of phases, or {phases: [...], ordered, require_all};
+        `kwargs` (ordered, require_all, other) override what the file says."""
         path = Path(path)
         if not path.is_file():
             raise PhaseSpecError(f"phase file not found: {path}")
@@ -164,10 +167,12 @@ class PhaseSpec(BaseModel):
                 raise PhaseSpecError(f"cannot parse phase file {path}: {str(e).splitlines()[0]}") from None
         if data is None:
             raise PhaseSpecError(f"phase file {path} is empty")
-        return cls.parse(data)
+        return cls.parse(data, **kwargs)
 
 
 class Phase(BaseModel):
+    """One phase of a call, or one chapter of a call split without phases (then `name` is its title)."""
+
     name: str
     start_time: float
     end_time: float
@@ -179,28 +184,38 @@ class Phase(BaseModel):
 
 class Segmentation(BaseModel):
     phases: list[Phase]
+    # "phases": the user's phases; "chapters": auto chapters (no phases given), each phase's name its title
+    kind: Literal["phases", "chapters"] = "phases"
     method: str = ""
-    # What the validator had to change in a backend's output, so a result says how it was made.
+    # What the validator had to change in a backend's output, and any fallback taken (an LLM reply that
+    # could not be used), so a result says how it was made.
     repairs: list[str] = Field(default_factory=list)
     summary_method: str = ""  # "extractive", or the LLM and prompt version that wrote the summaries
     llm_stats: dict[str, float] = Field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """Phases: exactly {"phases": [{"name", "start_time", "end_time", "summary"}]}; chapters:
+        {"chapters": [{"title", "start_time", "end_time", "summary"}]}; times to 0.01 s."""
+        key, name = ("phases", "name") if self.kind == "phases" else ("chapters", "title")
+        return {key: [{name: p.name, "start_time": round(p.start_time, 2), "end_time": round(p.end_time, 2),
+                       "summary": p.summary} for p in self.phases]}
 
 
 class CallResult(BaseModel):
     transcript: Transcript
     segmentation: Segmentation
     timings: dict[str, float] = Field(default_factory=dict)
+    # What the run noticed beyond the transcript's own notes and the segmentation's repairs, e.g. a phase
+    # model that had no column for some phase and was not used.
+    notes: list[str] = Field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """The phases (or chapters) as `callphase segment` prints them: see Segmentation.to_json."""
+        return self.segmentation.to_json()
 
     def to_seed_json(self) -> dict:
-        """Exactly {"phases": [{"name", "start_time", "end_time", "summary"}]}, times to 0.01 s."""
-        return {
-            "phases": [
-                {
-                    "name": p.name,
-                    "start_time": round(p.start_time, 2),
-                    "end_time": round(p.end_time, 2),
-                    "summary": p.summary,
-                }
-                for p in self.segmentation.phases
-            ]
-        }
+        """Exactly {"phases": [{"name", "start_time", "end_time", "summary"}]}, times to 0.01 s: the shape
+        of the design callphase replaces. A chapters result has no phases: ValueError."""
+        if self.segmentation.kind != "phases":
+            raise ValueError("this result holds auto chapters (no phases were given): use to_json()")
+        return self.to_json()

@@ -1,5 +1,6 @@
 """Labelled dev sets built reproducibly from STAR (shared/data/star_dev.jsonl; MIT licence). The data stays
-outside the repository: point CALLPHASE_STAR at the file, or keep the project's ../shared beside the checkout.
+outside the repository: point CALLPHASE_STAR at the file, or run from a checkout with the project's
+../shared beside it.
 
 Gold labels, per utterance. STAR marks agent turns with a heuristic phase (greeting, verification, problem,
 resolution, closing) taken from the agent's action label (hello, ask_*, inform_*, anything_else, goodbye_*),
@@ -15,9 +16,9 @@ and leaves customer turns and some agent turns unlabelled. The rule:
      customer turns after the last agent turn take the phase before them.
 Sets hold the dialogues whose filled labels keep the order Greeting < Verification < Problem < Resolution <
 Closing and span at least two phases (2,294 of 4,666: 1,717 dev, 577 test; most others interleave
-phases, e.g. verification in the middle of a problem, which an ordered segmentation cannot express). Split: dialogue id % 5 == 3 is `test`,
-the rest `dev` (the shared file holds no id divisible by 5); fixed so figures stay comparable. Anything
-learned from data (the `star` phase model) is learned from `dev` only.
+phases, e.g. verification in the middle of a problem, which an ordered segmentation cannot express).
+Split: dialogue id % 5 == 3 is `test`, the rest `dev` (the shared file holds no id divisible by 5);
+fixed so figures stay comparable. Anything learned from data (the `star` phase model) is learned from `dev` only.
 
 Text dialogues get times from reading speed (0.4 s per word + 0.5 s pause); spoken calls are rendered with
 two espeak-ng voices at 8 kHz (synth.py) and transcribed, and an ASR utterance's gold phase is the gold
@@ -32,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..types import PhaseSpec, Transcript, Utterance
+from .gold import gold_from_labels, label_at
+from .synth import render_call
 
 STAR_PHASES = [
     ("Greeting", "hello, how can I help you"),
@@ -54,10 +57,19 @@ class EvalItem:
     gold_labels: list[str] = field(default_factory=list)  # one per transcript utterance
 
 
+STAR_FILE = Path("shared") / "data" / "star_dev.jsonl"
+
+
 def star_path() -> Path:
+    """$CALLPHASE_STAR, else shared/data/star_dev.jsonl in the current directory or the nearest folder
+    above it that has one (the project's ../shared beside a checkout), else where it was last looked for."""
     if os.environ.get("CALLPHASE_STAR"):
         return Path(os.environ["CALLPHASE_STAR"])
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data" / "star_dev.jsonl"
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / STAR_FILE).is_file():
+            return folder / STAR_FILE
+    return here.parent / STAR_FILE
 
 
 def split_of(dialogue_id: int) -> str:
@@ -128,27 +140,8 @@ def star_dialogues(split: str | None = None, path: str | Path | None = None) -> 
             yield d
 
 
-def gold_from_labels(starts: list[float], labels: list[str], duration: float) -> list[dict]:
-    """Contiguous gold phases; each starts where its first utterance starts (the first at 0)."""
-    phases: list[dict] = []
-    for start, name in zip(starts, labels):
-        if phases and phases[-1]["name"] == name:
-            continue
-        phases.append({"name": name, "start_time": 0.0 if not phases else start})
-    for a, b in zip(phases, phases[1:] + [None]):
-        a["end_time"] = b["start_time"] if b else duration
-    return phases
-
-
 def _domain(dialogue: dict) -> str:
     return (dialogue["domains"] or ["none"])[0] or "none"
-
-
-def label_at(gold: list[dict], t: float) -> str:
-    for p in gold:
-        if p["start_time"] <= t < p["end_time"]:
-            return p["name"]
-    return gold[-1]["name"]
 
 
 def text_items(split: str = "dev", limit: int | None = None, path: str | Path | None = None) -> list[EvalItem]:
@@ -157,7 +150,8 @@ def text_items(split: str = "dev", limit: int | None = None, path: str | Path | 
         t, utts = 0.0, []
         for i, turn in enumerate(d["turns"]):
             length = 0.4 * max(1, len(turn["text"].split()))
-            utts.append(Utterance(index=i, start=round(t, 3), end=round(t + length, 3), text=turn["text"], speaker=turn["speaker"]))
+            utts.append(Utterance(index=i, start=round(t, 3), end=round(t + length, 3), text=turn["text"],
+                                  speaker=turn["speaker"]))
             t += length + 0.5
         transcript = Transcript(duration=round(t, 3), utterances=utts, source=f"star:{d['id']}")
         gold = gold_from_labels([u.start for u in utts], d["labels"], transcript.duration)
@@ -178,10 +172,11 @@ def spoken_items(
     """The first `limit` dialogues of the split, rendered and transcribed (cached as JSON per dialogue and model).
     `skip` leaves out the first dialogues (the phase model trains on dev dialogues after the evaluated ones)."""
     from ..audio import Audio
-    from ..transcribe import ASROptions, SpeakerOptions, transcribe_audio
-    from .synth import render_call
+    from ..options import ASROptions, SpeakerOptions
+    from ..transcribe import transcribe_audio
 
-    cache = Path(cache_dir) if cache_dir else Path(os.environ.get("CALLPHASE_EVAL_CACHE", Path.home() / ".cache" / "callphase" / "eval"))
+    default_cache = Path.home() / ".cache" / "callphase" / "eval"
+    cache = Path(cache_dir) if cache_dir else Path(os.environ.get("CALLPHASE_EVAL_CACHE", default_cache))
     cache.mkdir(parents=True, exist_ok=True)
     items = []
     for k, d in enumerate(star_dialogues(split, path)):
@@ -252,7 +247,8 @@ def chapter_items(
                                           text=turn["text"], speaker=turn["speaker"]))
                     labels.append(f"chapter {k + 1}")
                     t += length + 0.5
-            transcript = Transcript(duration=round(t, 3), utterances=utts, source="star:" + "+".join(str(p["id"]) for p in pending))
+            source = "star:" + "+".join(str(p["id"]) for p in pending)
+            transcript = Transcript(duration=round(t, 3), utterances=utts, source=source)
             gold = gold_from_labels([u.start for u in utts], labels, transcript.duration)
             spec = PhaseSpec.parse([f"chapter {k + 1}" for k in range(per_call)])
             items.append(EvalItem("+".join(str(p["id"]) for p in pending), "mixed", transcript, spec, gold, labels))

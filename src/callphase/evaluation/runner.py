@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass
 
 from ..segment import Segmenter, check, segment
 from ..types import Segmentation, Transcript
-from .datasets import EvalItem, label_at
+from .datasets import EvalItem
+from .gold import label_at
 from .metrics import boundary_mae, pk, time_accuracy, utterance_accuracy, window_diff
 
 
@@ -52,7 +53,7 @@ METRICS = ("utterance_accuracy", "time_accuracy", "boundary_mae", "pk", "window_
            "seconds_per_call", "seconds_per_5min")
 
 
-def summarise(scores: list[ItemScore]) -> dict[str, float]:
+def aggregate(scores: list[ItemScore]) -> dict[str, float]:
     if not scores:
         return {m: float("nan") for m in METRICS} | {"calls": 0}
     mean = lambda attr: statistics.fmean(getattr(s, attr) for s in scores)  # noqa: E731
@@ -68,12 +69,12 @@ def summarise(scores: list[ItemScore]) -> dict[str, float]:
 
 def evaluate(items: list[EvalItem], segmenter: Segmenter, by_domain: bool = False) -> dict:
     scores = [score_item(item, segmenter) for item in items]
-    report = {"segmenter": segmenter.name, "overall": summarise(scores), "items": [asdict(s) for s in scores]}
+    report = {"segmenter": segmenter.name, "overall": aggregate(scores), "items": [asdict(s) for s in scores]}
     if by_domain:
         groups: dict[str, list[ItemScore]] = defaultdict(list)
         for s in scores:
             groups[s.domain].append(s)
-        report["by_domain"] = {d: summarise(g) for d, g in sorted(groups.items())}
+        report["by_domain"] = {d: aggregate(g) for d, g in sorted(groups.items())}
     return report
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .gold import gold_from_labels
+
 VOICES = {"agent": ("en-us", 165), "customer": ("en-gb+m3", 150)}
 
 
@@ -34,8 +36,6 @@ class RenderedCall:
 
     def gold_phases(self) -> list[dict]:
         """Contiguous phases covering [0, duration]; each starts where its first turn starts."""
-        from .datasets import gold_from_labels
-
         labelled = [t for t in self.turns if t.phase is not None]
         return gold_from_labels([t.start for t in labelled], [t.phase for t in labelled], self.duration)
 
@@ -61,7 +61,8 @@ def speak(text: str, voice: str, speed: int, sample_rate: int = 8000, phone_band
     effects = ["sinc", "300-3400"] if phone_band else []
     # -D: no dither, so the same script always renders the same samples (tests depend on it)
     out = subprocess.run(
-        ["sox", "-D", "-t", "wav", "-", "-t", "raw", "-e", "signed", "-b", "16", "-r", str(sample_rate), "-c", "1", "-", *effects],
+        ["sox", "-D", "-t", "wav", "-", "-t", "raw", "-e", "signed", "-b", "16", "-r", str(sample_rate), "-c", "1", "-",
+         *effects],
         input=wav, check=True, capture_output=True,
     ).stdout
     x = np.frombuffer(out, dtype="<i2").astype(np.float32) / 32768.0

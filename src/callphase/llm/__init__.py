@@ -1,8 +1,10 @@
-"""One chat interface, two backends: a GGUF model run in process (llama.cpp through xllamacpp) and any
-OpenAI-compatible chat-completions endpoint. Callers see `chat(messages, json_schema=None)` only.
+"""One chat interface, three backends: a GGUF model run in process (llama.cpp through xllamacpp), any
+OpenAI-compatible chat-completions endpoint, and a dry run that records requests and sends nothing.
+Backends have `name` and `chat(messages, json_schema=None, max_tokens, temperature)` only; the stages
+build a `ChatRequest` (prompts/ holds their text) and send it with `chat_object`.
 
-Spec strings (CLI `--llm`): `local` (the packaged model), `local:PATH.gguf`, `openai:MODEL` (with
-`--llm-base-url` / $CALLPHASE_LLM_BASE_URL and the key in $CALLPHASE_LLM_API_KEY or $OPENAI_API_KEY),
+Backend specs (the `llm.backend` option): `local` (the packaged model), `local:PATH.gguf`, `openai:MODEL`
+(with `llm.base_url` / $CALLPHASE_LLM_BASE_URL and the key in $CALLPHASE_LLM_API_KEY or $OPENAI_API_KEY),
 `none`. `auto` (the default) is `local` when the packaged model is installed, else none.
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import LLMError, ModelError
+from ..errors import LLMError, ModelError, OptionsError
 
 Message = dict[str, str]
 
@@ -54,7 +56,7 @@ class LLM(Protocol):
 def request_body(
     messages: list[Message], json_schema: dict | None, max_tokens: int, temperature: float, model: str | None = None
 ) -> dict[str, Any]:
-    """The OpenAI chat-completions request both backends send (what --show-prompt prints)."""
+    """The OpenAI chat-completions request both backends send (what the dry run records)."""
     body: dict[str, Any] = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature}
     if model:
         body["model"] = model
@@ -214,7 +216,7 @@ _LOCAL: dict[str, LocalLLM] = {}  # one loaded model per GGUF file
 
 
 def get_llm(spec: str | None = None, base_url: str | None = None, api_key: str | None = None) -> LLM | None:
-    """Parse a `--llm` spec into a backend (None for `none`, or `auto` with nothing installed).
+    """Parse a backend spec into a backend (None for `none`, or `auto` with nothing installed).
     No spec: $CALLPHASE_LLM, else `auto`."""
     spec = (spec or os.environ.get("CALLPHASE_LLM") or "auto").strip()
     if spec in ("none", "off", ""):
@@ -230,17 +232,50 @@ def get_llm(spec: str | None = None, base_url: str | None = None, api_key: str |
         return _LOCAL[str(path)]
     if spec.startswith("openai:") and spec.partition(":")[2]:
         return OpenAILLM(spec.partition(":")[2], base_url=base_url, api_key=api_key)
-    raise LLMError(f"unknown --llm {spec!r}: use auto, none, local, local:PATH.gguf or openai:MODEL")
+    raise OptionsError(f"unknown LLM backend {spec!r}: use auto, none, local, local:PATH.gguf or openai:MODEL",
+                       option="llm.backend")
 
 
-def chat_object(llm: "LLM", messages: list[Message], json_schema: dict, max_tokens: int) -> tuple[dict, ChatResult]:
-    """Ask under a schema and return (the reply's JSON object, the reply). ValueError when the reply holds
+@dataclass(frozen=True)
+class ChatRequest:
+    """One request a stage sends: chat messages, the JSON schema the reply must follow, a token budget."""
+
+    messages: list[Message]
+    schema: dict[str, Any]
+    max_tokens: int
+    prompt: str  # the prompt file it came from, e.g. "summarize.v1", so results can name it
+    temperature: float = 0.0
+
+
+def chat_object(llm: LLM, request: ChatRequest) -> tuple[dict, ChatResult]:
+    """Send `request` and return (the reply's JSON object, the reply). ValueError when the reply holds
     no JSON object; backend failures (LLMError) pass through."""
-    reply = llm.chat(messages, json_schema=json_schema, max_tokens=max_tokens)
+    reply = llm.chat(request.messages, json_schema=request.schema, max_tokens=request.max_tokens,
+                     temperature=request.temperature)
     data = parse_json(reply.content)
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     return data, reply
+
+
+class DryRunLLM:
+    """Records every request a run would send and sends nothing (`callphase segment --show-prompt`).
+
+    Its replies are empty, so each stage takes the path it takes when a model's reply is unusable: the
+    llm segmenter falls back to the embedding one, summaries and chapter titles stay extractive. A retry
+    of the same messages is not recorded again. `model`: the model name the requests carry."""
+
+    def __init__(self, model: str | None = None):
+        self.model = model
+        self.name = "dry-run" + (f":{model}" if model else "")
+        self.requests: list[dict[str, Any]] = []
+
+    def chat(self, messages, json_schema=None, max_tokens=512, temperature=0.0) -> ChatResult:
+        purpose = (json_schema or {}).get("title", "chat")
+        if not any(r["request"]["messages"] == messages for r in self.requests):
+            self.requests.append({"purpose": purpose,
+                                  "request": request_body(messages, json_schema, max_tokens, temperature, self.model)})
+        return ChatResult(content="", model=self.name)
 
 
 def parse_json(content: str) -> Any:
@@ -258,4 +293,5 @@ def parse_json(content: str) -> Any:
         raise ValueError(f"not JSON: {content[:80]!r}") from None
 
 
-__all__ = ["ChatResult", "LLM", "LocalLLM", "OpenAILLM", "chat_object", "get_llm", "local_available", "parse_json", "request_body"]
+__all__ = ["ChatRequest", "ChatResult", "DryRunLLM", "LLM", "LocalLLM", "OpenAILLM", "chat_object", "get_llm",
+           "local_available", "parse_json", "request_body"]

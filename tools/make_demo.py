@@ -1,4 +1,5 @@
-"""Render demo/call.yaml into demo/call.mp3 and demo/call.truth.json (needs espeak-ng and sox)."""
+"""Render src/callphase/demo/call.yaml into call.mp3 and call.truth.json beside it (needs espeak-ng and
+sox). The three files ship inside the package; `callphase demo` reads them through importlib.resources."""
 import json
 from pathlib import Path
 
@@ -6,7 +7,7 @@ import yaml
 
 from callphase.evaluation.synth import render_call, write_audio
 
-here = Path(__file__).parent
+here = Path(__file__).resolve().parents[1] / "src" / "callphase" / "demo"
 script = yaml.safe_load((here / "call.yaml").read_text())
 call = render_call(script["turns"], seed=7)
 write_audio(call.samples, call.sample_rate, here / "call.mp3")
