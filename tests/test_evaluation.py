@@ -5,9 +5,24 @@ import sys
 
 import pytest
 
-from callphase.evaluation.datasets import (action_phase, fill_labels, gold_from_labels, split_of, spoken_items, star_dialogues,
-                                          text_items)
-from callphase.evaluation.metrics import boundary_mae, pk, time_accuracy, utterance_accuracy, window_diff, window_k, word_error_rate
+from callphase.evaluation.datasets import (
+    action_phase,
+    fill_labels,
+    gold_from_labels,
+    split_of,
+    spoken_items,
+    star_dialogues,
+    text_items,
+)
+from callphase.evaluation.metrics import (
+    boundary_mae,
+    pk,
+    time_accuracy,
+    utterance_accuracy,
+    window_diff,
+    window_k,
+    word_error_rate,
+)
 
 GOLD = list("AAAABBBBCCCC")
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from callphase.segment.validate import best_path, check, labels_from_phases, phases_from_labels, repair_labels, validate
+from callphase.segment.validate import best_path, check, phases_from_labels, repair_labels, validate
 from callphase.types import Phase, PhaseSpec, Segmentation, Transcript, Utterance
 
 SPEC = PhaseSpec.parse("Introduction,Complaint,Resolution,Goodbye")

@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT / "src"))
 def main() -> None:
     import onnx
     import torch
-
     from campplus_torch import torch_campplus
 
     from callphase import campplus

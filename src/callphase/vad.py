@@ -35,7 +35,10 @@ def speech_regions(samples: np.ndarray, sample_rate: int = 16000, threshold: flo
     return [(s["start"] / sample_rate, s["end"] / sample_rate) for s in stamps]
 
 
-def gaps(regions: list[tuple[float, float]], start: float, end: float, min_seconds: float = NON_SPEECH_MIN) -> list[tuple[float, float]]:
+Spans = list[tuple[float, float]]
+
+
+def gaps(regions: Spans, start: float, end: float, min_seconds: float = NON_SPEECH_MIN) -> Spans:
     """Spans of [start, end] at least `min_seconds` long that no region touches."""
     out, t = [], start
     for s, e in sorted(regions):
@@ -47,7 +50,7 @@ def gaps(regions: list[tuple[float, float]], start: float, end: float, min_secon
     return out
 
 
-def clips(regions: list[tuple[float, float]], duration: float, min_gap: float = NON_SPEECH_MIN, margin: float = MARGIN) -> list[tuple[float, float]]:
+def clips(regions: Spans, duration: float, min_gap: float = NON_SPEECH_MIN, margin: float = MARGIN) -> Spans:
     """What Whisper transcribes: speech regions widened by `margin`, joined across gaps under `min_gap`."""
     out: list[list[float]] = []
     for s, e in sorted(regions):
@@ -74,7 +77,7 @@ def classify(loud: np.ndarray, start: float, end: float) -> str:
     return "sound" if len(part) and part.mean() > 0.2 else "silence"
 
 
-def intersect(a: list[tuple[float, float]], b: list[tuple[float, float]], min_seconds: float = NON_SPEECH_MIN) -> list[tuple[float, float]]:
+def intersect(a: Spans, b: Spans, min_seconds: float = NON_SPEECH_MIN) -> Spans:
     """Spans in both `a` and `b` (each sorted, non-overlapping) at least `min_seconds` long: when neither
     party of a stereo call speaks."""
     out, i, j = [], 0, 0

@@ -277,7 +277,8 @@ def check(seg: Segmentation, transcript: Transcript, spec: PhaseSpec) -> list[st
 NON_SPEECH_PHASE_MIN = 10.0
 
 
-def insert_non_speech(seg: Segmentation, transcript: Transcript, spec: PhaseSpec, min_seconds: float = NON_SPEECH_PHASE_MIN) -> Segmentation:
+def insert_non_speech(seg: Segmentation, transcript: Transcript, spec: PhaseSpec,
+                      min_seconds: float = NON_SPEECH_PHASE_MIN) -> Segmentation:
     """Cut every non-speech span of at least `min_seconds` out of the phase it falls in, as a `spec.other`
     phase from the end of the speech before it to the start of the speech after it. The phase it
     interrupted resumes afterwards (allowed in an ordered spec: `other` does not move the position)."""
