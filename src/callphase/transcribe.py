@@ -107,7 +107,7 @@ def transcribe_blocks(
     opts = options or ASROptions()
     sp = speakers or SpeakerOptions()
     speech_only = (vad_options or VADOptions()).enabled
-    # loaded now, so that a bad --model fails before a silent call is decoded; the call's own model, so
+    # loaded now, so that a bad asr.model fails before a silent call is decoded; the call's own model, so
     # that its transcript does not depend on what this process transcribed before (models.new_whisper)
     model = new_whisper(opts.model, opts.cpu_threads)
     notes: list[str] = []
