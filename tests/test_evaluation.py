@@ -156,6 +156,18 @@ def test_eval_command_reports_an_empty_split_without_failing(star_file, tmp_path
     assert json.loads(result.stdout)["test"]["calls"] == 0
 
 
+def test_eval_command_scores_auto_chapters():
+    from callphase.evaluation.datasets import star_path
+
+    if not star_path().is_file():
+        pytest.skip("needs the STAR file (../shared/data/star_dev.jsonl or $CALLPHASE_STAR)")
+    result = subprocess.run([sys.executable, "-m", "callphase", "eval", "--set", "star-chapters", "--split", "dev",
+                             "--limit", "2", "-q"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    dev = json.loads(result.stdout)["dev"]
+    assert dev["calls"] == 2 and dev["gold_chapters"] == 4 and 0 <= dev["pk"] <= 1 and dev["chapters"] >= 1
+
+
 def test_eval_command_rejects_a_missing_set(tmp_path):
     result = subprocess.run([sys.executable, "-m", "callphase", "eval", "--star", str(tmp_path / "none.jsonl")],
                             capture_output=True, text=True)

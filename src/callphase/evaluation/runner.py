@@ -88,7 +88,7 @@ def evaluate_chapters(items: list[EvalItem], segmenter) -> dict:
         t = time.perf_counter()
         chapters = auto_chapters(item.transcript, None, segmenter)
         seconds = time.perf_counter() - t
-        spans = [{"name": str(j), "start_time": c.start_time, "end_time": c.end_time} for j, c in enumerate(chapters.chapters)]
+        spans = [{"name": str(j), "start_time": c.start_time, "end_time": c.end_time} for j, c in enumerate(chapters.phases)]
         labels = [label_at(spans, u.start) for u in item.transcript.utterances]
         rows.append({
             "id": item.id, "pk": pk(labels, item.gold_labels), "window_diff": window_diff(labels, item.gold_labels),
