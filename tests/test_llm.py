@@ -93,6 +93,26 @@ def test_openai_client_against_callphase_llm_serve(local):
         server.shutdown()
 
 
+def test_llm_serve_stops_generating_for_a_client_that_left_and_refuses_an_overlong_prompt(local):
+    """A client that times out must not leave the model busy (its retries used to pile up behind it), and a
+    prompt over the model's context is the request's fault: 400, not 502."""
+    server = serve(local, port=0)
+    base = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        count = [{"role": "user", "content": "Count from 1 to 300, one number per line."}]
+        with pytest.raises(LLMError):  # leaves after 1 s of a generation that takes about 25 s
+            OpenAILLM("m", base_url=base, timeout=1.0, retries=0).chat(count, max_tokens=400)
+        t = time.perf_counter()
+        reply = OpenAILLM("m", base_url=base, timeout=60, retries=0).chat([{"role": "user", "content": "Say hi."}], max_tokens=4)
+        waited = time.perf_counter() - t
+        assert reply.content and waited < 10, waited  # measured when written: about 1 s
+        with pytest.raises(LLMError, match="answered 400.*exceeds the available context size"):
+            OpenAILLM("m", base_url=base, retries=0).chat([{"role": "user", "content": "word " * 6000}], max_tokens=8)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 class Scripted:
     """A real HTTP server that answers each POST with the next scripted (status, content or body, headers)."""
 
@@ -349,9 +369,14 @@ def test_cli_llm_errors(card_vtt, scripted):
     assert r.returncode == 2 and "needs an LLM" in r.stderr
     r = run_cli("segment", str(card_vtt), "--phases", PHASES, "--llm", "claude")
     assert r.returncode == 2 and "unknown LLM backend 'claude'" in r.stderr and "(--llm)" in r.stderr
+    r = run_cli("segment", str(card_vtt), "--phases", PHASES, "--llm", "openai:m", "--llm-base-url", "not a url")
+    assert r.returncode == 2 and "is not an http(s) URL" in r.stderr and "(--llm-base-url)" in r.stderr
+    # a refused key costs the summaries only: the phases come out, extractive, and stderr says why
     s = scripted((401, "invalid key", None))
     r = run_cli("segment", str(card_vtt), "--phases", PHASES, "--llm", "openai:m", "--llm-base-url", s.url)
-    assert r.returncode == 2 and "refused the API key (401): invalid key" in r.stderr
+    assert r.returncode == 0, r.stderr
+    assert [p["name"] for p in json.loads(r.stdout)["phases"]] == SPEC.names
+    assert "LLM summaries failed" in r.stderr and "refused the API key (401): invalid key" in r.stderr
 
 
 def test_cli_summaries_and_chapters_through_a_remote_endpoint(card_vtt, scripted):

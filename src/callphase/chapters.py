@@ -12,9 +12,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .errors import CallphaseError
 from .models import load_embedder
+from .segment.embedding import embed_texts
 from .segment.validate import validate
-from .summarize import clean_summary, excerpt, extractive_summary, format_lines, phase_utterances, ungrounded
+from .summarize import (
+    PROMPT_WORDS_PER_PHASE,
+    clean_summary,
+    excerpt,
+    extractive_summary,
+    fits,
+    format_lines,
+    phase_utterances,
+    ungrounded,
+)
 from .types import Phase, PhaseSpec, Segmentation, Transcript, Utterance
 
 if TYPE_CHECKING:
@@ -41,7 +52,7 @@ class TopicSegmenter:
         if n < 2 * self.min_size:
             return []
         encoder = self._encoder or load_embedder()
-        e = np.asarray(encoder.passage([u.text for u in utts]), dtype=np.float64)
+        e = np.asarray(encoder.passage(embed_texts(utts)), dtype=np.float64)
         e = e - e.mean(axis=0)
         e /= np.linalg.norm(e, axis=1, keepdims=True) + 1e-12
         prefix = np.vstack([np.zeros(e.shape[1]), np.cumsum(e, axis=0)])
@@ -84,13 +95,13 @@ def keyword_title(utts: list[Utterance], others: list[list[Utterance]], words: i
     return ", ".join(w.capitalize() if i == 0 else w for i, w in enumerate(ranked[:words])) or "Chapter"
 
 
-def chapter_request(groups: list[list[Utterance]]) -> ChatRequest:
-    """One request for a title and summary of every chapter."""
+def chapter_request(groups: list[list[Utterance]], words: int = PROMPT_WORDS_PER_PHASE) -> ChatRequest:
+    """One request for a title and summary of every chapter, each shown by at most `words` of its words."""
     from .llm import ChatRequest
     from .prompts import load_prompt
 
     prompt = load_prompt("chapters")
-    sections = "\n\n".join(f"Chapter {n}:\n{format_lines(excerpt(g))}" for n, g in enumerate(groups, 1))
+    sections = "\n\n".join(f"Chapter {n}:\n{format_lines(excerpt(g, words))}" for n, g in enumerate(groups, 1))
     item = {"type": "object", "properties": prompt.schema, "required": list(prompt.schema), "additionalProperties": False}
     keys = [str(n) for n in range(1, len(groups) + 1)]
     schema = {"title": "chapters", "type": "object", "properties": {k: item for k in keys}, "required": keys,
@@ -98,7 +109,8 @@ def chapter_request(groups: list[list[Utterance]]) -> ChatRequest:
     return ChatRequest(prompt.messages(sections=sections, count=len(groups)), schema, 90 * len(groups) + 20, prompt.id)
 
 
-def auto_chapters(transcript: Transcript, llm: LLM | None = None, segmenter: TopicSegmenter | None = None) -> Segmentation:
+def auto_chapters(transcript: Transcript, llm: LLM | None = None, segmenter: TopicSegmenter | None = None,
+                  notes: list[str] | None = None) -> Segmentation:
     """The call split into chapters (a Segmentation of kind "chapters": each phase's name is its title),
     through the validator like phases; titles and summaries by `llm` when given, else from their words."""
     segmenter = segmenter or TopicSegmenter()
@@ -124,19 +136,32 @@ def auto_chapters(transcript: Transcript, llm: LLM | None = None, segmenter: Top
     result = Segmentation(phases=chapters, kind="chapters", method=f"{segmenter.name}, keyword titles",
                           summary_method="extractive")
     if llm is not None and all(groups):
-        _llm_titles(result, groups, llm)
+        _llm_titles(result, groups, llm, notes if notes is not None else [])
     return result
 
 
-def _llm_titles(result: Segmentation, groups: list[list[Utterance]], llm: LLM) -> None:
+def _llm_titles(result: Segmentation, groups: list[list[Utterance]], llm: LLM, notes: list[str]) -> None:
     from .llm import chat_object
 
-    request = chapter_request(groups)
+    request, words = chapter_request(groups), PROMPT_WORDS_PER_PHASE
+    while not fits(request, getattr(llm, "context", None)) and words > 10:  # fewer words a chapter, not fewer chapters
+        words = words * 2 // 3
+        request = chapter_request(groups, words)
+    if not fits(request, getattr(llm, "context", None)):
+        message = f"{len(groups)} chapters do not fit the LLM's context: kept keyword titles and extractive summaries"
+        result.repairs.append(message)
+        notes.append(message)
+        return
     t = time.perf_counter()
     try:
         data, _ = chat_object(llm, request)
     except ValueError as e:
         result.repairs.append(f"LLM chapter titles unreadable ({e}); kept keyword titles")
+        return
+    except CallphaseError as e:  # unreachable, refused, an error body: the chapters stay, with keyword titles
+        message = f"LLM chapter titles failed ({e}); kept keyword titles and extractive summaries"
+        result.repairs.append(message)
+        notes.append(message)
         return
     result.method = f"{result.method.split(',')[0]}, {llm.name} ({request.prompt}) titles in {time.perf_counter() - t:.1f} s"
     result.summary_method = f"{llm.name} ({request.prompt})"

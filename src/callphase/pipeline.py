@@ -57,10 +57,10 @@ def analyze(
     writer = llm if opts.summaries.llm else None
     t = time.perf_counter()
     if spec is None:
-        segmentation = _chapters(transcript, writer, opts)
+        segmentation = _chapters(transcript, writer, opts, notes)
         timings["chapters"] = time.perf_counter() - t
     else:
-        segmentation = _phases(transcript, spec, segmenter, writer, timings)
+        segmentation = _phases(transcript, spec, segmenter, writer, timings, notes)
     timings["total"] = time.perf_counter() - t0
     return CallResult(transcript=transcript, segmentation=segmentation, timings=timings, notes=notes)
 
@@ -121,24 +121,30 @@ def _phase_model(options: Options):
 
 
 def _phases(transcript: Transcript, spec: PhaseSpec, segmenter: Segmenter, llm: LLM | None,
-            timings: dict[str, float]) -> Segmentation:
-    """Validated phases, then their summaries."""
+            timings: dict[str, float], notes: list[str]) -> Segmentation:
+    """Validated phases, then their summaries. An LLM that fails costs its part only: the segmenter falls
+    back to the embedding one, the summaries stay extractive, and `notes` says so."""
     from .segment import segment
     from .summarize import summarize
 
     t = time.perf_counter()
     segmentation = segment(transcript, spec, segmenter)
     timings["segment"] = time.perf_counter() - t
+    if "fallback from llm" in segmentation.method:
+        failed = [r for r in segmentation.repairs if r.startswith("LLM")]
+        notes.append(f"phases by the embedding segmenter: the LLM's were unusable ({failed[-1] if failed else 'no reply'})")
+    notes += [r for r in segmentation.repairs if r.startswith("LLM failed (")]
     t = time.perf_counter()
-    summarize(transcript, segmentation, llm)
+    summarize(transcript, segmentation, llm, notes)
     timings["summarize"] = time.perf_counter() - t
     return segmentation
 
 
-def _chapters(transcript: Transcript, llm: LLM | None, options: Options) -> Segmentation:
+def _chapters(transcript: Transcript, llm: LLM | None, options: Options, notes: list[str]) -> Segmentation:
     from .chapters import TopicSegmenter, auto_chapters
 
-    return auto_chapters(transcript, llm, TopicSegmenter(options.chapters.penalty, options.chapters.min_size))
+    segmenter = TopicSegmenter(options.chapters.penalty, options.chapters.min_size)
+    return auto_chapters(transcript, llm, segmenter, notes)
 
 
 __all__ = ["Phases", "Progress", "Source", "analyze", "load_transcript", "make_llm", "make_segmenter"]

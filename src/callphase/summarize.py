@@ -8,6 +8,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
+from .errors import CallphaseError
 from .types import Segmentation, Transcript, Utterance
 
 if TYPE_CHECKING:
@@ -44,14 +45,16 @@ def phase_utterances(transcript: Transcript, spans) -> list[list[Utterance]]:
     return out
 
 
-def summarize(transcript: Transcript, segmentation: Segmentation, llm: LLM | None = None) -> Segmentation:
-    """Fill each phase's summary; a phase with no speech says so. Records how in `summary_method`."""
+def summarize(transcript: Transcript, segmentation: Segmentation, llm: LLM | None = None,
+              notes: list[str] | None = None) -> Segmentation:
+    """Fill each phase's summary; a phase with no speech says so. Records how in `summary_method`; an LLM
+    that fails is said in `repairs` and `notes`, and the extractive summaries stay."""
     groups = phase_utterances(transcript, segmentation.phases)
     for phase, utts in zip(segmentation.phases, groups):
         phase.summary = extractive_summary([u.text for u in utts]) if utts else no_speech_summary(transcript, phase)
     segmentation.summary_method = "extractive"
     if llm is not None and any(groups):
-        llm_summaries(groups, segmentation, llm)
+        llm_summaries(groups, segmentation, llm, notes)
     return segmentation
 
 
@@ -170,31 +173,82 @@ def clean_summary(text: str) -> str:
     return " ".join(sentences[:MAX_SENTENCES])
 
 
-def llm_summaries(groups: list[list[Utterance]], segmentation: Segmentation, llm: LLM) -> None:
-    """One request for every phase with speech; each reply is checked, a failing one keeps the extractive
-    summary and the reason goes into `segmentation.repairs`. A failed request keeps them all."""
+# Phases per summary request at most: a small model given dozens of phases at once loses track of them.
+MAX_PHASES_PER_REQUEST = 16
+
+
+def fits(request: ChatRequest, context: int | None) -> bool:
+    """Whether `request` (prompt, estimated at 3 characters a token, plus its reply) fits `context` tokens
+    with a tenth to spare; any request fits an unknown context."""
+    if context is None:
+        return True
+    prompt = sum(len(m["content"]) for m in request.messages) / 3
+    return prompt + request.max_tokens <= 0.9 * context
+
+
+def summary_batches(names: list[str], groups: list[list[Utterance]], context: int | None) -> list[list[int]]:
+    """The phases with speech in as few requests as fit: halved until each holds at most
+    MAX_PHASES_PER_REQUEST phases and fits the model's context."""
+    pending, done = [speaking(groups)], []
+    while pending:
+        batch = pending.pop(0)
+        only = [g if j in batch else [] for j, g in enumerate(groups)]
+        if len(batch) > 1 and (len(batch) > MAX_PHASES_PER_REQUEST or not fits(summary_request(names, only), context)):
+            half = (len(batch) + 1) // 2
+            pending[:0] = [batch[:half], batch[half:]]
+        else:
+            done.append(batch)
+    return done
+
+
+def llm_summaries(groups: list[list[Utterance]], segmentation: Segmentation, llm: LLM,
+                  notes: list[str] | None = None) -> None:
+    """The summaries of every phase with speech, in as few requests as fit the model (usually one); each
+    reply is checked, a failing one keeps the extractive summary and the reason goes into
+    `segmentation.repairs`. A request that fails (unreachable, refused, an error body) keeps the
+    extractive summaries of its phases and says why, also in `notes`: the phases are never lost to it."""
     from .llm import chat_object
 
-    numbered = speaking(groups)
-    request = summary_request([p.name for p in segmentation.phases], groups)
-    t = time.perf_counter()
-    try:
-        data, reply = chat_object(llm, request)
-    except ValueError as e:  # a transport or key failure (LLMError) goes up to the caller
-        segmentation.repairs.append(f"LLM summaries unreadable ({e}); kept the extractive summaries")
+    names = [p.name for p in segmentation.phases]
+    data: dict[int, object] = {}
+    stats = {"seconds": 0.0, "prompt_tokens": 0, "completion_tokens": 0}
+    prompt_id = ""
+    for batch in summary_batches(names, groups, getattr(llm, "context", None)):
+        request = summary_request(names, [g if j in batch else [] for j, g in enumerate(groups)])
+        prompt_id = request.prompt
+        t = time.perf_counter()
+        try:
+            reply_data, reply = chat_object(llm, request)
+        except ValueError as e:
+            which = f" of phases {batch[0] + 1}-{batch[-1] + 1}" if len(batch) < len(speaking(groups)) else ""
+            segmentation.repairs.append(f"LLM summaries unreadable ({e}); kept the extractive summaries{which}")
+            continue
+        except CallphaseError as e:  # LLMError, or a local model that cannot load
+            message = f"LLM summaries failed ({e}); kept the extractive summaries"
+            segmentation.repairs.append(message)
+            if notes is not None:
+                notes.append(message)
+            break
+        stats["seconds"] += time.perf_counter() - t
+        stats["prompt_tokens"] += reply.prompt_tokens
+        stats["completion_tokens"] += reply.completion_tokens
+        rate, prompt_rate = reply.tokens_per_second, reply.prompt_tokens_per_second
+        data.update({j: reply_data.get(str(n)) for n, j in enumerate(batch, 1)})
+    if not data:
         return
-    segmentation.summary_method = f"{llm.name} ({request.prompt})"
+    segmentation.summary_method = f"{llm.name} ({prompt_id})"
     segmentation.llm_stats = {
-        "seconds": round(time.perf_counter() - t, 2),
-        "prompt_tokens": reply.prompt_tokens,
-        "completion_tokens": reply.completion_tokens,
-        "generation_tokens_per_s": round(reply.tokens_per_second, 1),
-        **({"prompt_tokens_per_s": round(reply.prompt_tokens_per_second, 1)} if reply.prompt_tokens_per_second else {}),
+        "seconds": round(stats["seconds"], 2),
+        "prompt_tokens": stats["prompt_tokens"],
+        "completion_tokens": stats["completion_tokens"],
+        "generation_tokens_per_s": round(rate, 1),
+        **({"prompt_tokens_per_s": round(prompt_rate, 1)} if prompt_rate else {}),
     }
+    numbered = [j for j in speaking(groups) if j in data]
     sources = {j: " ".join(u.text for u in groups[j]) for j in numbered}
-    for n, j in enumerate(numbered, 1):
+    for j in numbered:
         phase = segmentation.phases[j]
-        text = clean_summary(data.get(str(n), "")) if isinstance(data.get(str(n)), str) else ""
+        text = clean_summary(data[j]) if isinstance(data[j], str) else ""
         source = sources[j]
         if len(text) < 10:
             segmentation.repairs.append(f"phase {j + 1} ({phase.name}): empty LLM summary; kept the extractive one")

@@ -9,11 +9,16 @@ Backend specs (the `llm.backend` option): `local` (the packaged model), `local:P
 """
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import json
+import logging
 import os
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +26,8 @@ from typing import Any, Protocol
 from ..errors import LLMError, ModelError, OptionsError
 
 Message = dict[str, str]
+# Waits (retries, backoff) are logged here; the CLI shows them on stderr, so a slow endpoint is never silent.
+log = logging.getLogger("callphase.llm")
 
 
 @dataclass
@@ -75,7 +82,10 @@ def result_from_response(data: Any, seconds: float, where: str) -> ChatResult:
         content = choice["message"]["content"]
     except (KeyError, IndexError, TypeError):
         message = data.get("error", data) if isinstance(data, dict) else data
-        raise LLMError(f"{where} returned no chat completion: {str(message)[:200]}") from None
+        error = LLMError(f"{where} returned no chat completion: {str(message)[:200]}")
+        # the backend's own status for it, e.g. 400 for a prompt over the context (llm-serve answers with it)
+        error.status = message.get("code") if isinstance(message, dict) and isinstance(message.get("code"), int) else None
+        raise error from None
     usage = data.get("usage") or {}
     return ChatResult(
         content=content or "",
@@ -94,6 +104,7 @@ class LocalLLM:
         self.path = Path(model_path)
         self.name = f"local:{self.path.name}"
         self.n_ctx = n_ctx
+        self.context = n_ctx  # tokens a request (prompt + reply) may use: stages fit their prompts to it
         self.threads = threads or min(4, os.cpu_count() or 1)
         self._server = None
         self._lock = threading.Lock()  # one request at a time: a single llama.cpp slot
@@ -116,13 +127,47 @@ class LocalLLM:
         except Exception as e:
             raise ModelError(f"cannot load the GGUF model {self.path}: {e}") from None
 
-    def chat(self, messages, json_schema=None, max_tokens=512, temperature=0.0) -> ChatResult:
+    def chat(self, messages, json_schema=None, max_tokens=512, temperature=0.0, should_stop=None) -> ChatResult:
+        """`should_stop`: called after each generated piece; True cancels the generation (LLMError), so a
+        server can stop working for a client that has gone."""
         with self._lock:
             if self._server is None:
                 self._server = self._load()
             t = time.perf_counter()
-            data = self._server.handle_chat_completions(request_body(messages, json_schema, max_tokens, temperature))
-            return result_from_response(data, time.perf_counter() - t, self.name)
+            body = request_body(messages, json_schema, max_tokens, temperature)
+            if should_stop is None:
+                data = self._server.handle_chat_completions(body)
+                return result_from_response(data, time.perf_counter() - t, self.name)
+            return self._streamed(body, should_stop, t)
+
+    def _streamed(self, body: dict, should_stop, t: float) -> ChatResult:
+        parts: list[str] = []
+        last: dict[str, Any] = {}
+        cancelled = False
+
+        def on_chunk(chunk) -> bool:
+            nonlocal cancelled
+            if isinstance(chunk, dict):
+                if "error" in chunk:
+                    last.update(chunk)
+                    return True
+                for choice in chunk.get("choices") or []:
+                    parts.append((choice.get("delta") or {}).get("content") or "")
+                last.update({k: v for k, v in chunk.items() if k in ("usage", "timings", "model")})
+            cancelled = bool(should_stop())
+            return cancelled
+
+        self._server.handle_chat_completions({**body, "stream": True}, on_chunk)
+        if "error" in last:
+            result_from_response(last, 0.0, self.name)  # raises, with the backend's status
+        if cancelled:
+            raise LLMError(f"{self.name}: generation cancelled")
+        usage = last.get("usage") or {}
+        timings = last.get("timings") or {}
+        return ChatResult(content="".join(parts), model=str(last.get("model", "")),
+                          prompt_tokens=int(usage.get("prompt_tokens") or timings.get("prompt_n") or 0),
+                          completion_tokens=int(usage.get("completion_tokens") or timings.get("predicted_n") or 0),
+                          seconds=time.perf_counter() - t, raw={"timings": timings})
 
 
 class OpenAILLM:
@@ -142,13 +187,16 @@ class OpenAILLM:
     ):
         self.model = model
         self.base_url = (base_url or default_base_url()).rstrip("/")
+        parsed = urllib.parse.urlparse(self.base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise OptionsError(f"LLM base URL {self.base_url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000/v1",
+                               option="llm.base_url")
+        self.context = None  # unknown: the endpoint says so when a request is too long
         self.api_key = api_key if api_key is not None else default_api_key()
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.name = f"openai:{model}"
 
     def chat(self, messages, json_schema=None, max_tokens=512, temperature=0.0) -> ChatResult:
-        import urllib.error
-        import urllib.request
 
         body = json.dumps(request_body(messages, json_schema, max_tokens, temperature, self.model)).encode()
         headers = {"Content-Type": "application/json"}
@@ -179,9 +227,13 @@ class OpenAILLM:
             except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
                 reason = getattr(e, "reason", e)
                 last = f"cannot reach it: {reason}"
-            except json.JSONDecodeError:
+            except (http.client.HTTPException, OSError) as e:  # e.g. IncompleteRead: closed mid-response
+                last = f"the connection broke mid-response: {type(e).__name__}"
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 last = "the response is not JSON"
             if attempt < self.retries:
+                log.warning("LLM %s: %s; retrying in %.0f s (attempt %d of %d)", url, last, wait, attempt + 2,
+                            self.retries + 1)
                 time.sleep(wait)
         raise LLMError(f"{url} failed after {self.retries + 1} attempts; last: {last}")
 

@@ -33,6 +33,17 @@ KNOWN_DESCRIPTIONS = {
 }
 
 
+# Words of one utterance the embedder sees: its time grows faster than the text (a 10,000-word caption cue
+# took 54 s), and an utterance's first 128 words say what it is about. ASR utterances are far shorter
+# (cut at sentence ends and pauses); this bounds what a caption file or a given Transcript can hold.
+EMBED_WORDS = 128
+
+
+def embed_texts(utterances) -> list[str]:
+    """The text of each utterance as the embedder gets it: at most EMBED_WORDS words."""
+    return [" ".join(u.text.split()[:EMBED_WORDS]) if len(u.text) > 4 * EMBED_WORDS else u.text for u in utterances]
+
+
 def phase_queries(spec: PhaseSpec) -> list[str]:
     out = []
     for p in spec.phases:
@@ -85,7 +96,7 @@ class EmbeddingSegmenter:
 
     def scores(self, transcript: Transcript, spec: PhaseSpec) -> np.ndarray:
         """(utterances, phases + 1) matrix; the last column is `other`."""
-        utterances = self.encoder.passage([u.text for u in transcript.utterances])
+        utterances = self.encoder.passage(embed_texts(transcript.utterances))
         queries = tuple(phase_queries(spec))
         if queries not in self._queries:
             self._queries[queries] = self.encoder.query(list(queries))

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import CallphaseError
 from ..llm import LLM, ChatRequest, chat_object
 from ..prompts import load_prompt
-from ..summarize import format_lines
+from ..summarize import fits, format_lines
 from ..types import PhaseSpec, Transcript
 from . import Labels
 from .embedding import EmbeddingSegmenter, phase_queries
@@ -19,18 +20,20 @@ from .embedding import EmbeddingSegmenter, phase_queries
 MAX_LINE_WORDS = 40  # long utterances are cut in the prompt; the model only needs their gist
 
 
-def numbered_lines(transcript: Transcript, first: int = 0, last: int | None = None, start_number: int = 1) -> str:
+def numbered_lines(transcript: Transcript, first: int = 0, last: int | None = None, start_number: int = 1,
+                   words: int = MAX_LINE_WORDS) -> str:
     utts = transcript.utterances[first : (len(transcript.utterances) if last is None else last + 1)]
     lines = []
     for n, u in enumerate(utts, start_number):
-        words = u.text.split()
-        text = " ".join(words[:MAX_LINE_WORDS]) + (" …" if len(words) > MAX_LINE_WORDS else "")
+        said = u.text.split()
+        text = " ".join(said[:words]) + (" …" if len(said) > words else "")
         lines.append(f"{n}. {format_lines([u.model_copy(update={'text': text})])}")
     return "\n".join(lines)
 
 
-def segment_request(transcript: Transcript, spec: PhaseSpec) -> ChatRequest:
-    """The LLM segmenter's request: the call's numbered lines, a schema of index ranges."""
+def segment_request(transcript: Transcript, spec: PhaseSpec, words: int = MAX_LINE_WORDS) -> ChatRequest:
+    """The LLM segmenter's request: the call's numbered lines (each cut to `words` words), a schema of
+    index ranges."""
     prompt = load_prompt("segment")
     n = len(transcript.utterances)
     phase_list = "\n".join(f"- {q}" for q in phase_queries(spec))
@@ -60,9 +63,25 @@ def segment_request(transcript: Transcript, spec: PhaseSpec) -> ChatRequest:
         "additionalProperties": False,
     }
     messages = prompt.messages(
-        phase_list=phase_list, other=spec.other, lines=numbered_lines(transcript), count=n
+        phase_list=phase_list, other=spec.other, lines=numbered_lines(transcript, words=words), count=n
     )
     return ChatRequest(messages, schema, 40 * (2 * len(spec.phases) + 1) + 20, prompt.id)
+
+
+MIN_LINE_WORDS = 6  # below this a line says too little to place it
+
+
+def fitted_segment_request(transcript: Transcript, spec: PhaseSpec, context: int | None) -> ChatRequest | None:
+    """segment_request with lines cut short enough for the model's context (`context` tokens; None:
+    unknown, no cut beyond MAX_LINE_WORDS), or None when even MIN_LINE_WORDS a line is too long."""
+    words = MAX_LINE_WORDS
+    while True:
+        request = segment_request(transcript, spec, words)
+        if fits(request, context):
+            return request
+        if words <= MIN_LINE_WORDS:
+            return None
+        words = max(MIN_LINE_WORDS, words * 2 // 3)
 
 
 def boundary_request(transcript: Transcript, before: str, after: str, first: int, last: int) -> ChatRequest:
@@ -130,9 +149,13 @@ class LLMSegmenter:
 
     def label(self, transcript: Transcript, spec: PhaseSpec) -> Labels:
         notes: list[str] = []
-        request = segment_request(transcript, spec)
+        request = fitted_segment_request(transcript, spec, getattr(self.llm, "context", None))
         n = len(transcript.utterances)
         base = self.embedding.label(transcript, spec)
+        if request is None:
+            base.method = "embedding (fallback from llm: the call is too long for the LLM's context)"
+            base.notes = [f"LLM not asked: {n} lines do not fit its context even at {MIN_LINE_WORDS} words each"]
+            return base
         for attempt in range(self.attempts):
             try:
                 data, _ = chat_object(self.llm, replace(request, temperature=0.0 if attempt == 0 else 0.3))
@@ -140,6 +163,11 @@ class LLMSegmenter:
             except ValueError as e:
                 notes.append(f"LLM reply {attempt + 1} unusable: {e}")
                 continue
+            except CallphaseError as e:  # the backend failed (after its own retries): no point asking again
+                notes.append(f"LLM failed: {e}")
+                base.method = "embedding (fallback from llm: the LLM failed)"
+                base.notes = notes
+                return base
             agree = [1.0 if a == b else 0.5 for a, b in zip(raw, base.names)]
             return Labels(raw, agree, f"llm ({self.llm.name}, {request.prompt})", notes + [f"LLM reply: {r}" for r in repairs])
         base.method = f"embedding (fallback from llm: {self.attempts} unusable replies)"
@@ -161,6 +189,7 @@ class HybridSegmenter:
 
     def label(self, transcript: Transcript, spec: PhaseSpec) -> Labels:
         notes: list[str] = []
+        self._failed = False
         base = self.embedding.label(transcript, spec)
         names, conf = list(base.names), list(base.confidence or [1.0] * len(base.names))
         starts = [i for i in range(1, len(names)) if names[i] != names[i - 1]]
@@ -181,12 +210,19 @@ class HybridSegmenter:
         return Labels(names, conf, notes=notes)
 
     def _ask(self, transcript, before: str, after: str, first: int, last: int, notes: list[str]) -> int | None:
-        """Index of the first utterance of `after` in first+1..last, or None when the reply is unusable."""
+        """Index of the first utterance of `after` in first+1..last, or None when the reply is unusable.
+        After the backend has failed once, no more questions are sent (each would wait out its retries)."""
+        if self._failed:
+            return None
         try:
             data, _ = chat_object(self.llm, boundary_request(transcript, before, after, first, last))
             line = int(data["first_line"]) - 1
         except (ValueError, KeyError, TypeError) as e:
             notes.append(f"LLM boundary reply unusable ({e}); kept the embedding boundary")
+            return None
+        except CallphaseError as e:
+            self._failed = True
+            notes.append(f"LLM failed ({e}); kept this and the remaining embedding boundaries")
             return None
         if not first + 1 <= line <= last:
             notes.append(f"LLM boundary line {line + 1} outside {first + 2}-{last + 1}; kept the embedding boundary")
