@@ -7,7 +7,16 @@
 
 Everything a user imports is listed in `__all__`, every error type included.
 """
-from .errors import AudioError, CallphaseError, CaptionError, LLMError, ModelError, OptionsError, PhaseSpecError
+from .errors import (
+    AudioError,
+    CallphaseError,
+    CaptionError,
+    LLMError,
+    ModelError,
+    OptionsError,
+    OutputError,
+    PhaseSpecError,
+)
 from .options import ASROptions, ChapterOptions, LLMOptions, Options, SegmenterOptions, SpeakerOptions, SummaryOptions, VADOptions
 from .pipeline import analyze, load_transcript
 from .types import CallResult, Phase, PhaseDef, PhaseSpec, Segmentation, Transcript, Utterance, Word
@@ -22,5 +31,6 @@ __all__ = [
     # data
     "CallResult", "Phase", "PhaseDef", "PhaseSpec", "Segmentation", "Transcript", "Utterance", "Word",
     # errors
-    "AudioError", "CallphaseError", "CaptionError", "LLMError", "ModelError", "OptionsError", "PhaseSpecError",
+    "AudioError", "CallphaseError", "CaptionError", "LLMError", "ModelError", "OptionsError", "OutputError",
+    "PhaseSpecError",
 ]

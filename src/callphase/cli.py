@@ -5,6 +5,7 @@ stderr. Bad input: one `error:` line, with the flag that fixes it, and exit code
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -14,7 +15,7 @@ import typer
 
 import callphase
 
-from . import __version__
+from . import __version__, outputs
 from .captions import to_srt, to_vtt
 from .errors import CallphaseError, PhaseSpecError
 from .llm import DryRunLLM
@@ -37,11 +38,21 @@ class Reporter:
         self._last_emit = 0.0
 
     def __enter__(self) -> Reporter:
+        # the library logs its waits (an LLM endpoint retrying, backing off): they show here as they happen
+        self._handler = _ReporterLog(self)
+        logging.getLogger("callphase").addHandler(self._handler)
+        logging.getLogger("callphase").setLevel(logging.INFO)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, error, trace) -> None:
+        """The one place a command's errors become one `error:` line and exit code 2: every CallphaseError
+        (with the flag that fixes it), and OS errors on the paths the user gave."""
+        logging.getLogger("callphase").removeHandler(self._handler)
         if self._progress:
             self._progress.stop()
+        if isinstance(error, (CallphaseError, OSError)):
+            self.error(_message(error))
+            raise typer.Exit(EXIT_BAD_INPUT) from None
 
     def event(self, event: str, **fields) -> None:
         if self.json:
@@ -69,6 +80,8 @@ class Reporter:
     def info(self, message: str) -> None:
         if self.json:
             self.event("info", message=message)
+        elif self._progress is not None:  # above the live progress bar, which stays
+            self._progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
         elif not self.quiet:
             print(message, file=sys.stderr)
 
@@ -84,13 +97,31 @@ FLAGS = {
     "asr.model": "--model", "asr.language": "--language", "segmenter.name": "--segmenter",
     "segmenter.phase_model": "--phase-model", "llm.backend": "--llm", "llm.base_url": "--llm-base-url",
     "speakers.channel_names": "--channels", "speakers.mono": "--mono", "speakers.speakers": "--speakers",
+    "out": "--out", "force": "--force",
 }
 
 
-def _fail(reporter: Reporter, error: CallphaseError | str) -> typer.Exit:
-    """One error line; a library error gets the flag that fixes it."""
+class _ReporterLog(logging.Handler):
+    def __init__(self, reporter: Reporter):
+        super().__init__(logging.INFO)
+        self.reporter = reporter
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.reporter.info(record.getMessage())
+
+
+def _message(error: Exception) -> str:
+    """A library error's message with the flag that fixes it; an OS error as reason and path."""
+    if isinstance(error, OSError) and not isinstance(error, CallphaseError):
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror or error}{where}"
     flag = FLAGS.get(getattr(error, "option", None) or "")
-    reporter.error(f"{error} ({flag})" if flag else str(error))
+    return f"{error} ({flag})" if flag else str(error)
+
+
+def _fail(reporter: Reporter, error: CallphaseError | str) -> typer.Exit:
+    """One error line for what the CLI itself finds wrong (a bad flag combination)."""
+    reporter.error(_message(error) if isinstance(error, Exception) else error)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -127,24 +158,24 @@ def _dry_run(llm: str | None) -> DryRunLLM:
     return DryRunLLM(spec.partition(":")[2] if spec.startswith("openai:") else None)
 
 
+def _output_names(stem: str, kind: str | None) -> list[str]:
+    """The files --out gets: transcript, captions, and the phases or chapters (kind None: transcript only)."""
+    return [f"{stem}.transcript.json", f"{stem}.vtt", f"{stem}.srt"] + ([f"{stem}.{kind}.json"] if kind else [])
+
+
 def _write_outputs(call: Path, out: Path, transcript: Transcript, result: CallResult | None, reporter: Reporter) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    stem = call.stem
-    files = {
-        f"{stem}.transcript.json": transcript.model_dump_json(indent=1),
-        f"{stem}.vtt": to_vtt(transcript),
-        f"{stem}.srt": to_srt(transcript),
-    }
+    names = _output_names(call.stem, result.segmentation.kind if result is not None else None)
+    texts = [transcript.model_dump_json(indent=1), to_vtt(transcript), to_srt(transcript)]
     if result is not None:
-        files[f"{stem}.{result.segmentation.kind}.json"] = json.dumps(result.to_json(), indent=1, ensure_ascii=False)
-    for name, text in files.items():
-        target = out / name
-        if target.exists() and target.resolve() == call.resolve():
-            reporter.info(f"kept the input {target} as it is (not overwritten)")
-            continue
-        target.write_text(text + "\n", encoding="utf-8")
-        reporter.event("wrote", path=str(target))
-    reporter.info(f"wrote {len(files)} files to {out}")
+        texts.append(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
+    files = {name: text + "\n" for name, text in zip(names, texts)}
+    written = outputs.write(out, files, keep=call)
+    for name in files:
+        if out / name not in written:
+            reporter.info(f"kept the input {out / name} as it is (not overwritten)")
+    for path in written:
+        reporter.event("wrote", path=str(path))
+    reporter.info(f"wrote {len(written)} files to {out}")
 
 
 def _report(reporter: Reporter, result: CallResult) -> None:
@@ -164,6 +195,7 @@ ModelOpt = typer.Option("base", "--model", help="tiny | base | a Hugging Face mo
 LanguageOpt = typer.Option(None, "--language", help="spoken language code, e.g. en (default: detect)")
 BeamOpt = typer.Option(1, "--beam-size", min=1, help="beam size for decoding (5 is slower, better on wideband audio)")
 OutOpt = typer.Option(None, "--out", help="write results into this directory instead of printing them")
+ForceOpt = typer.Option(False, "--force", help="with --out: replace files there that callphase did not write (by default they are kept and the run stops before any work)")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress output")
 JsonOpt = typer.Option(False, "--json", help="progress and errors as JSON lines on stderr")
 MonoOpt = typer.Option(False, "--mono", help="mix all channels into one (stereo calls are otherwise split by channel; needed for 3+ channels)")
@@ -192,6 +224,7 @@ def segment(
     llm_base_url: str | None = BaseURLOpt,
     show_prompt: bool = typer.Option(False, "--show-prompt", help="print the LLM requests this call would make, send nothing"),
     out: Path | None = OutOpt,
+    force: bool = ForceOpt,
     model: str = ModelOpt,
     language: str | None = LanguageOpt,
     beam_size: int = BeamOpt,
@@ -208,31 +241,31 @@ def segment(
     overrides = {k: v for k, v in (("ordered", False if unordered else None), ("require_all", True if require_all else None),
                                    ("other", other.strip() if other else None)) if v is not None}
     with Reporter(quiet, json_logs) as reporter:
-        try:
-            spec = _phase_spec(phases, phases_file, **overrides)
-            options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles,
-                               segmenter_name, phase_model, llm, no_llm, llm_base_url)
-            dry = _dry_run(llm) if show_prompt else None
-            if dry is not None:
-                options.llm = LLMOptions(backend=dry)
-            if spec is None:
-                reporter.info("no phases given: splitting the call into chapters")
-            result = callphase.analyze(call, spec, options, reporter.progress)
-        except CallphaseError as e:
-            raise _fail(reporter, e) from None
+        spec = _phase_spec(phases, phases_file, **overrides)
+        options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles,
+                           segmenter_name, phase_model, llm, no_llm, llm_base_url)
+        dry = _dry_run(llm) if show_prompt else None
+        if dry is not None:
+            options.llm = LLMOptions(backend=dry)
+        elif out is not None:  # before the work: a bad destination must not cost a transcription
+            outputs.check(out, _output_names(call.stem, "chapters" if spec is None else "phases"), force, keep=call)
+        if spec is None:
+            reporter.info("no phases given: splitting the call into chapters")
+        result = callphase.analyze(call, spec, options, reporter.progress)
         _report(reporter, result)
-    if dry is not None:
-        print(json.dumps(dry.requests, indent=1, ensure_ascii=False))
-    elif out is None:
-        print(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
-    else:
-        _write_outputs(call, out, result.transcript, result, reporter)
+        if dry is not None:
+            print(json.dumps(dry.requests, indent=1, ensure_ascii=False))
+        elif out is None:
+            print(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
+        else:
+            _write_outputs(call, out, result.transcript, result, reporter)
 
 
 @app.command()
 def transcribe(
     call: Path = typer.Argument(..., help="audio file (or .vtt/.srt, converted)"),
     out: Path | None = OutOpt,
+    force: bool = ForceOpt,
     model: str = ModelOpt,
     language: str | None = LanguageOpt,
     beam_size: int = BeamOpt,
@@ -247,22 +280,22 @@ def transcribe(
     """Transcribe a call: transcript JSON on stdout, or transcript JSON, VTT and SRT in --out.
     Stereo calls are transcribed per channel (one speaker each); mono calls are diarized."""
     with Reporter(quiet, json_logs) as reporter:
-        try:
-            options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles)
-            transcript = callphase.load_transcript(call, options, reporter.progress)
-        except CallphaseError as e:
-            raise _fail(reporter, e) from None
+        options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles)
+        if out is not None:
+            outputs.check(out, _output_names(call.stem, None), force, keep=call)
+        transcript = callphase.load_transcript(call, options, reporter.progress)
         for note in transcript.notes:
             reporter.info(note)
-    if out is None:
-        print(transcript.model_dump_json(indent=1))
-    else:
-        _write_outputs(call, out, transcript, None, reporter)
+        if out is None:
+            print(transcript.model_dump_json(indent=1))
+        else:
+            _write_outputs(call, out, transcript, None, reporter)
 
 
 @app.command()
 def demo(
     out: Path | None = OutOpt,
+    force: bool = ForceOpt,
     model: str = ModelOpt,
     llm: str | None = LLMOpt,
     no_llm: bool = NoLLMOpt,
@@ -274,32 +307,35 @@ def demo(
     from . import demo as bundled
 
     with Reporter(quiet, json_logs) as reporter:
-        try:
-            options = _options(model, "en", roles=True, llm=llm, no_llm=no_llm, llm_base_url=llm_base_url)
-            with bundled.audio() as path:
-                result = callphase.analyze(path, bundled.spec(), options, reporter.progress)
-        except CallphaseError as e:
-            raise _fail(reporter, e) from None
+        options = _options(model, "en", roles=True, llm=llm, no_llm=no_llm, llm_base_url=llm_base_url)
+        if out is not None:
+            outputs.check(out, _output_names("call", "phases"), force)
+        with bundled.audio() as path:
+            result = callphase.analyze(path, bundled.spec(), options, reporter.progress)
         _report(reporter, result)
-    if not quiet and not json_logs:
-        from rich.console import Console
-        from rich.table import Table
+        if not quiet and not json_logs:
+            _demo_table(result, model, bundled.truth())
+        if out is None:
+            print(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
+        else:
+            _write_outputs(Path("call.mp3"), out, result.transcript, result, reporter)
 
-        timings, seg = result.timings, result.segmentation
-        table = Table(title=f"demo call ({result.transcript.duration:.0f} s, model {model}, {timings['transcribe']:.1f} s to "
-                            f"transcribe; summaries: {seg.summary_method}, {timings['summarize']:.1f} s)")
-        for column in ("phase", "found", "true"):
-            table.add_column(column)
-        gold = {p["name"]: p for p in bundled.truth()["phases"]}
-        for p in seg.phases:
-            g = gold.get(p.name)
-            true = f"{g['start_time']:.1f}-{g['end_time']:.1f}" if g else "-"
-            table.add_row(p.name, f"{p.start_time:.1f}-{p.end_time:.1f}", true)
-        Console(stderr=True).print(table)
-    if out is None:
-        print(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
-    else:
-        _write_outputs(Path("call.mp3"), out, result.transcript, result, reporter)
+
+def _demo_table(result: CallResult, model: str, truth: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    timings, seg = result.timings, result.segmentation
+    table = Table(title=f"demo call ({result.transcript.duration:.0f} s, model {model}, {timings['transcribe']:.1f} s to "
+                        f"transcribe; summaries: {seg.summary_method}, {timings['summarize']:.1f} s)")
+    for column in ("phase", "found", "true"):
+        table.add_column(column)
+    gold = {p["name"]: p for p in truth["phases"]}
+    for p in seg.phases:
+        g = gold.get(p.name)
+        true = f"{g['start_time']:.1f}-{g['end_time']:.1f}" if g else "-"
+        table.add_row(p.name, f"{p.start_time:.1f}-{p.end_time:.1f}", true)
+    Console(stderr=True).print(table)
 
 
 @app.command("eval")
@@ -328,27 +364,22 @@ def eval_(
         if dataset not in ("star-text", "star-spoken", "star-chapters") or split not in ("dev", "test", "both"):
             raise _fail(reporter, "--set must be star-text, star-spoken or star-chapters, --split dev, test or both")
         reports = {}
-        try:
+        if dataset == "star-chapters":
+            segmenter = TopicSegmenter()
+        else:
+            options = _options(segmenter=segmenter_name, phase_model=phase_model, llm=llm, llm_base_url=llm_base_url)
+            backend = make_llm(options.llm) if segmenter_name != "embedding" else None
+            segmenter = make_segmenter(options, backend)
+        for part in ("dev", "test") if split == "both" else (split,):
             if dataset == "star-chapters":
-                segmenter = TopicSegmenter()
+                reports[part] = evaluate_chapters(chapter_items(part, limit, star), segmenter)
             else:
-                options = _options(segmenter=segmenter_name, phase_model=phase_model, llm=llm, llm_base_url=llm_base_url)
-                backend = make_llm(options.llm) if segmenter_name != "embedding" else None
-                segmenter = make_segmenter(options, backend)
-            for part in ("dev", "test") if split == "both" else (split,):
-                if dataset == "star-chapters":
-                    reports[part] = evaluate_chapters(chapter_items(part, limit, star), segmenter)
+                if dataset == "star-text":
+                    items = text_items(part, limit, star)
                 else:
-                    if dataset == "star-text":
-                        items = text_items(part, limit, star)
-                    else:
-                        items = spoken_items(part, limit or SPOKEN_EVAL_CALLS, model, path=star)
-                    reports[part] = evaluate(items, segmenter, by_domain)
-                reporter.event("evaluated", split=part, **reports[part]["overall"])
-        except FileNotFoundError as e:
-            raise _fail(reporter, str(e)) from None
-        except CallphaseError as e:
-            raise _fail(reporter, e) from None
+                    items = spoken_items(part, limit or SPOKEN_EVAL_CALLS, model, path=star)
+                reports[part] = evaluate(items, segmenter, by_domain)
+            reporter.event("evaluated", split=part, **reports[part]["overall"])
     name = segmenter.name + (f" + phase model {phase_model}" if phase_model else "")
     if dataset == "star-chapters":
         if not quiet and not json_logs:
@@ -404,8 +435,7 @@ def llm_serve(
     """Serve an LLM backend as an OpenAI-compatible /v1/chat/completions endpoint."""
     from .llm.serve import serve
 
-    reporter = Reporter()
-    try:
+    with Reporter() as reporter:
         backend = make_llm(_options(llm=llm, llm_base_url=llm_base_url).llm)
         if backend is None:
             raise CallphaseError("no LLM to serve: install callphase[llm] or give --llm")
@@ -415,10 +445,6 @@ def llm_serve(
             if not key:
                 raise CallphaseError(f"--api-key-env {api_key_env}: that variable is not set")
         server = serve(backend, host, port, key)
-    except CallphaseError as e:
-        raise _fail(reporter, e) from None
-    except OSError as e:
-        raise _fail(reporter, str(e)) from None
     h, p = server.server_address[:2]
     reporter.info(f"serving {backend.name} at http://{h}:{p}/v1 (chat/completions, models); Ctrl-C stops")
     try:

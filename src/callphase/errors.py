@@ -34,6 +34,11 @@ class OptionsError(CallphaseError):
     """An option has a value callphase does not know (an unknown segmenter, backend or section)."""
 
 
+class OutputError(CallphaseError):
+    """Results cannot be written where asked: not a folder, not writable, full, or a file callphase did
+    not write is in the way."""
+
+
 class ModelError(CallphaseError):
     """A model cannot be found, assembled, verified or loaded."""
 
