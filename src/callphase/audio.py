@@ -118,7 +118,7 @@ def blocks(
                 yield make(buffered[:, :cut], offset_n)
                 offset_n += cut
                 pending, pending_n = [buffered[:, cut:]], buffered.shape[1] - cut
-        declared = _declared_seconds(stream)
+        declared = _riff_seconds(path) or _declared_seconds(stream)
     decoded = (offset_n + pending_n) / sample_rate
     if decoded == 0:
         raise AudioError(f"{path.name} contains no audio samples (0 seconds)")
@@ -154,6 +154,32 @@ def declared_duration(path: str | Path) -> float | None:
             return container.duration / 1e6 if container.duration else None
     except (av.FFmpegError, OSError):
         return None
+
+
+def _riff_seconds(path: Path) -> float | None:
+    """The length a WAV header declares (data chunk size / byte rate). ffmpeg reports a WAV's length from
+    the file's size, so a cut-off WAV would otherwise pass as a shorter call."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    byte_rate, i = None, 12
+    while i + 8 <= len(head):
+        kind, size = head[i:i + 4], struct.unpack("<I", head[i + 4:i + 8])[0]
+        if kind == b"fmt " and i + 16 <= len(head):
+            byte_rate = struct.unpack("<I", head[i + 16:i + 20])[0] if i + 20 <= len(head) else None
+        elif kind == b"data":
+            # 0 and 0xFFFFFFFF: written by a stream that did not know its length
+            if not byte_rate or size in (0, 0xFFFFFFFF):
+                return None
+            return size / byte_rate
+        i += 8 + size + (size & 1)
+    return None
 
 
 def _declared_seconds(stream) -> float | None:

@@ -15,13 +15,25 @@ import numpy as np
 from . import speakers as spk
 from . import vad
 from .audio import Audio, blocks, speech_seconds
-from .errors import ModelError
+from .errors import ModelError, OptionsError
 from .models import new_whisper
 from .options import ASROptions, SpeakerOptions, VADOptions
 from .talk import call_metrics
 from .types import Transcript, Utterance, Word
 
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
+
+
+def check_language(code: str | None) -> None:
+    """OptionsError unless `code` is None (detect) or a language Whisper knows."""
+    if code is None:
+        return
+    from faster_whisper import tokenizer
+
+    known = getattr(tokenizer, "_LANGUAGE_CODES", None)
+    if known and code not in known:
+        raise OptionsError(f"unknown language code {code!r}: use a Whisper language code such as en, de, es, fr "
+                           "(or none, to detect it)", option="asr.language")
 
 
 def transcribe(
@@ -105,6 +117,7 @@ def transcribe_blocks(
 ) -> Transcript:
     """A whole call from its audio blocks (one block, or `audio.blocks(path)` for a long file)."""
     opts = options or ASROptions()
+    check_language(opts.language)
     sp = speakers or SpeakerOptions()
     speech_only = (vad_options or VADOptions()).enabled
     # loaded now, so that a bad asr.model fails before a silent call is decoded; the call's own model, so

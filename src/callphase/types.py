@@ -71,6 +71,12 @@ class Transcript(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
+# A description is a line or a paragraph; every segmenter embeds it, and embedding time grows faster than
+# its length (a 3,000-word description took 30 s), so longer ones are refused with this limit named.
+MAX_DESCRIPTION_CHARS = 1000
+MAX_NAME_CHARS = 100
+
+
 class PhaseDef(BaseModel):
     name: str
     description: str = ""
@@ -81,6 +87,16 @@ class PhaseDef(BaseModel):
         v = v.strip()
         if not v:
             raise ValueError("phase name is empty")
+        if len(v) > MAX_NAME_CHARS:
+            raise ValueError(f"phase name {v[:40]!r}… is {len(v)} characters long; at most {MAX_NAME_CHARS}")
+        return v
+
+    @field_validator("description")
+    @classmethod
+    def _description_bounded(cls, v: str) -> str:
+        if len(v) > MAX_DESCRIPTION_CHARS:
+            raise ValueError(f"a phase description is {len(v)} characters long; at most {MAX_DESCRIPTION_CHARS} "
+                             "(a line or two saying what the phase sounds like)")
         return v
 
 
@@ -99,11 +115,13 @@ class PhaseSpec(BaseModel):
         if not self.phases:
             raise ValueError("the phase list is empty")
         names = [p.name for p in self.phases]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"phase names repeat: {', '.join(dupes)}")
-        if self.other in names:
-            raise ValueError(f"'{self.other}' is reserved for speech that fits no phase")
+        folded = [n.casefold() for n in names]
+        dupes = sorted({n for n, f in zip(names, folded) if folded.count(f) > 1})
+        if dupes:  # Introduction and introduction would be two phases nobody could tell apart in the output
+            raise ValueError(f"phase names repeat (case does not count): {', '.join(dupes)}")
+        if self.other.casefold() in folded:
+            raise ValueError(f"'{names[folded.index(self.other.casefold())]}' is taken: '{self.other}' is reserved "
+                             "for speech that fits no phase")
         return self
 
     @property
@@ -139,7 +157,8 @@ class PhaseSpec(BaseModel):
         try:
             return cls(phases=defs, **kwargs)
         except ValueError as e:  # pydantic's ValidationError is a ValueError
-            msgs = "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors()) if hasattr(e, "errors") else str(e)
+            msgs = "; ".join(_where(err) + err["msg"].removeprefix("Value error, ") for err in e.errors()) \
+                if hasattr(e, "errors") else str(e)
             raise PhaseSpecError(f"invalid phases: {msgs}") from None
 
     @classmethod
@@ -147,12 +166,17 @@ class PhaseSpec(BaseModel):
         """Read a YAML (.yaml/.yml) or JSON (.json) list of phases, or {phases: [...], ordered, require_all};
         `kwargs` (ordered, require_all, other) override what the file says."""
         path = Path(path)
+        if path.is_dir():
+            raise PhaseSpecError(f"phase file {path} is a folder, not a file")
         if not path.is_file():
             raise PhaseSpecError(f"phase file not found: {path}")
         suffix = path.suffix.lower()
         if suffix not in (".json", ".yaml", ".yml"):
             raise PhaseSpecError(f"unknown phase file format '{suffix or path.name}': use .yaml, .yml or .json")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise PhaseSpecError(f"phase file {path} is not UTF-8 text (byte {e.start})") from None
         if suffix == ".json":
             try:
                 data = json.loads(text)
@@ -168,6 +192,14 @@ class PhaseSpec(BaseModel):
         if data is None:
             raise PhaseSpecError(f"phase file {path} is empty")
         return cls.parse(data, **kwargs)
+
+
+def _where(err: dict) -> str:
+    """'ordered: ' for an error in a spec field, 'phase 2 description: ' in a phase, '' for the spec."""
+    loc = [str(x) for x in err.get("loc", ())]
+    if len(loc) >= 2 and loc[0] == "phases" and loc[1].isdigit():
+        return f"phase {int(loc[1]) + 1}{' ' + loc[2] if len(loc) > 2 else ''}: "
+    return f"{loc[0]}: " if loc else ""
 
 
 class Phase(BaseModel):

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import CallphaseError
 from ..types import PhaseSpec, Transcript, Utterance
 from .gold import gold_from_labels, label_at
 from .synth import render_call
@@ -120,24 +121,37 @@ def fill_labels(turns: list[dict]) -> list[str | None]:
     return [x or first for x in out]
 
 
+def _records(path: Path) -> Iterator[dict]:
+    """The dialogues of a STAR jsonl file; a line that is not one is a CallphaseError naming it."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+                if not isinstance(d, dict) or not isinstance(d["id"], int) or not isinstance(d["turns"], list):
+                    raise ValueError("needs an integer id and a list of turns")
+            except (ValueError, KeyError) as e:
+                raise CallphaseError(f"{path} line {n} is not a STAR dialogue: {e}") from None
+            yield d
+
+
 def star_dialogues(split: str | None = None, path: str | Path | None = None) -> Iterator[dict]:
     """STAR dialogues kept for the sets (ordered, two phases or more), with `labels` added."""
     path = Path(path) if path else star_path()
     if not path.is_file():
         raise FileNotFoundError(f"STAR data not found at {path}; set CALLPHASE_STAR")
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            if split and split_of(d["id"]) != split:
-                continue
-            labels = fill_labels(d["turns"])
-            if any(x is None for x in labels) or len(set(labels)) < 2:
-                continue
-            order = [_ORDER[x] for x in labels]
-            if any(b < a for a, b in zip(order, order[1:])):
-                continue
-            d["labels"] = [STAR_PHASES[_ORDER[x]][0] for x in labels]
-            yield d
+    for d in _records(path):
+        if split and split_of(d["id"]) != split:
+            continue
+        labels = fill_labels(d["turns"])
+        if any(x is None for x in labels) or len(set(labels)) < 2:
+            continue
+        order = [_ORDER[x] for x in labels]
+        if any(b < a for a, b in zip(order, order[1:])):
+            continue
+        d["labels"] = [STAR_PHASES[_ORDER[x]][0] for x in labels]
+        yield d
 
 
 def _domain(dialogue: dict) -> str:
@@ -229,30 +243,28 @@ def chapter_items(
         raise FileNotFoundError(f"STAR data not found at {path}; set CALLPHASE_STAR")
     pending: list[dict] = []
     items: list[EvalItem] = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            if split_of(d["id"]) != split or len(d["turns"]) < 4:
-                continue
-            if any(_domain(p) == _domain(d) for p in pending):
-                continue
-            pending.append(d)
-            if len(pending) < per_call:
-                continue
-            t, utts, labels = 0.0, [], []
-            for k, dialogue in enumerate(pending):
-                for turn in dialogue["turns"]:
-                    length = 0.4 * max(1, len(turn["text"].split()))
-                    utts.append(Utterance(index=len(utts), start=round(t, 3), end=round(t + length, 3),
-                                          text=turn["text"], speaker=turn["speaker"]))
-                    labels.append(f"chapter {k + 1}")
-                    t += length + 0.5
-            source = "star:" + "+".join(str(p["id"]) for p in pending)
-            transcript = Transcript(duration=round(t, 3), utterances=utts, source=source)
-            gold = gold_from_labels([u.start for u in utts], labels, transcript.duration)
-            spec = PhaseSpec.parse([f"chapter {k + 1}" for k in range(per_call)])
-            items.append(EvalItem("+".join(str(p["id"]) for p in pending), "mixed", transcript, spec, gold, labels))
-            pending = []
-            if limit and len(items) >= limit:
-                break
+    for d in _records(path):
+        if split_of(d["id"]) != split or len(d["turns"]) < 4:
+            continue
+        if any(_domain(p) == _domain(d) for p in pending):
+            continue
+        pending.append(d)
+        if len(pending) < per_call:
+            continue
+        t, utts, labels = 0.0, [], []
+        for k, dialogue in enumerate(pending):
+            for turn in dialogue["turns"]:
+                length = 0.4 * max(1, len(turn["text"].split()))
+                utts.append(Utterance(index=len(utts), start=round(t, 3), end=round(t + length, 3),
+                                      text=turn["text"], speaker=turn["speaker"]))
+                labels.append(f"chapter {k + 1}")
+                t += length + 0.5
+        source = "star:" + "+".join(str(p["id"]) for p in pending)
+        transcript = Transcript(duration=round(t, 3), utterances=utts, source=source)
+        gold = gold_from_labels([u.start for u in utts], labels, transcript.duration)
+        spec = PhaseSpec.parse([f"chapter {k + 1}" for k in range(per_call)])
+        items.append(EvalItem("+".join(str(p["id"]) for p in pending), "mixed", transcript, spec, gold, labels))
+        pending = []
+        if limit and len(items) >= limit:
+            break
     return items

@@ -232,6 +232,10 @@ def validate(
         labels = (list(labels) + [spec.other] * len(transcript.utterances))[: len(transcript.utterances)]
     fixed, more = repair_labels(labels, spec)
     repairs += more
+    if confidence is not None:  # one finite value in [0, 1] per utterance, whatever the backend gave
+        n = len(transcript.utterances)
+        values = [float(c) if isinstance(c, (int, float)) and np.isfinite(c) else 0.0 for c in list(confidence)[:n]]
+        confidence = [min(max(c, 0.0), 1.0) for c in values] + [0.0] * (n - len(values))
     seg = Segmentation(
         phases=phases_from_labels(transcript, fixed, spec, confidence), method=method, repairs=repairs
     )
