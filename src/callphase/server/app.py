@@ -1,0 +1,223 @@
+"""`callphase serve`: AssemblyAI-v2-shaped transcript jobs over callphase's one pipeline (FastAPI).
+
+Routes: GET /health; POST /v2/upload (raw bytes); POST /v2/transcript; GET /v2/transcript (list);
+GET/DELETE /v2/transcript/{id}; GET /v2/transcript/{id}/vtt | /srt | /sentences. With an API key, every
+route but /health needs `authorization: KEY` or `Authorization: Bearer KEY`. Every error is JSON
+{"error": "..."}; nothing answers 500 with a traceback.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from ..captions import to_srt, to_vtt
+from ..errors import CallphaseError
+from ..options import LLMOptions
+from ..pipeline import make_llm
+from ..types import Transcript
+from . import chat
+from .shapes import sentences, transcript_object
+from .store import Store
+
+AUTH_ERROR = "Authentication error, API token missing/invalid"
+
+
+def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 2048,
+               allowed_dirs: list[Path] | None = None, llm: LLMOptions | None = None) -> FastAPI:
+    """`llm`: the backend for chats that are not the seed's segmentation request, and for the seed
+    answer's summaries (None or backend "none": extractive summaries, other chats refused)."""
+    app = FastAPI(title="callphase",
+                  description="AssemblyAI-v2-shaped transcripts and OpenAI-shaped chat, offline, by callphase.")
+    limit = max_upload_mb * (1 << 20)
+    allowed = [d.resolve() for d in allowed_dirs or []]
+    llm_options = llm or LLMOptions(backend="none")
+    backend = make_llm(llm_options)
+
+    def error(status: int, message: str, request: Request | None = None) -> JSONResponse:
+        if request is not None and request.url.path.startswith("/v1"):  # the OpenAI shape, and the gateway's
+            kind = {401: "authentication_error", 429: "rate_limit_error"}.get(status, "invalid_request_error")
+            return JSONResponse({"error": {"message": message, "type": kind}, "message": message}, status_code=status)
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return error(exc.status_code, str(exc.detail), request)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
+        return error(400, f"bad request: {where + ': ' if where else ''}{first.get('msg', 'invalid')}", request)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):  # a bug of ours: said, not shown as a traceback
+        return error(500, f"internal error: {type(exc).__name__}", request)
+
+    def authorised(request: Request) -> None:
+        if api_key is None:
+            return
+        given = request.headers.get("authorization", "")
+        if given not in (api_key, f"Bearer {api_key}"):
+            raise HTTPException(401, AUTH_ERROR)
+
+    def base(request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    def found(job_id: str) -> dict[str, Any]:
+        job = store.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"transcript {job_id} not found")
+        return job
+
+    def completed_transcript(job_id: str) -> Transcript:
+        job = found(job_id)
+        if job["status"] != "completed":
+            raise HTTPException(400, f"transcript {job_id} is {job['status']}, not completed")
+        return Transcript.model_validate(job["result"]["transcript"])
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v2/upload", dependencies=[Depends(authorised)])
+    async def upload(request: Request) -> dict[str, str]:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise HTTPException(413, f"upload larger than {max_upload_mb} MB")
+        upload_id, path = store.new_upload()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in request.stream():  # chunked bodies too, never more than the limit on disk
+                    size += len(chunk)
+                    if size > limit:
+                        raise HTTPException(413, f"upload larger than {max_upload_mb} MB")
+                    out.write(chunk)
+            if size == 0:
+                raise HTTPException(400, "empty upload: send the audio file as the request body")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return {"upload_url": f"{base(request)}/v2/upload/{upload_id}"}
+
+    def audio_source(audio_url: str) -> str:
+        url = urlparse(audio_url)
+        if url.scheme in ("http", "https") and url.path.startswith("/v2/upload/"):
+            local = store.upload_path(url.path.rsplit("/", 1)[1])
+            if local is not None:
+                return str(local)
+        if url.scheme == "file":
+            path = Path(url.path).resolve()
+            if not any(path.is_relative_to(d) for d in allowed):
+                raise HTTPException(400, f"audio_url {audio_url}: file:// paths must be under an allowed folder "
+                                         "(callphase serve --allow-dir)")
+            return str(path)
+        if url.scheme in ("http", "https") and url.netloc:
+            return audio_url  # fetched by the worker; an unreachable one ends as status "error"
+        raise HTTPException(400, f"audio_url {audio_url!r} is not an upload URL, an http(s) URL or an allowed file://")
+
+    @app.post("/v2/transcript", dependencies=[Depends(authorised)])
+    async def create(request: Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise HTTPException(400, "the body is not JSON") from None
+        if not isinstance(body, dict) or not isinstance(body.get("audio_url"), str) or not body["audio_url"]:
+            raise HTTPException(400, "audio_url is required")
+        job = store.create(body, audio_source(body["audio_url"]))
+        return transcript_object(job, body["audio_url"])
+
+    @app.get("/v2/transcript", dependencies=[Depends(authorised)])
+    async def listing(request: Request, limit: int = 10, status: str | None = None, before_id: str | None = None,
+                      after_id: str | None = None) -> dict[str, Any]:
+        jobs = store.list(max(1, min(limit, 200)), status, before_id, after_id)
+        items = [{"id": j["id"], "status": j["status"], "audio_url": j["request"]["audio_url"],
+                  "created": _iso(j["created"]), "completed": _iso(j["updated"]) if j["status"] == "completed" else None,
+                  "resource_url": f"{base(request)}/v2/transcript/{j['id']}", "error": j["error"]} for j in jobs]
+        return {"page_details": {"limit": limit, "result_count": len(items), "current_url": str(request.url),
+                                 "prev_url": None, "next_url": None},
+                "transcripts": items}
+
+    @app.get("/v2/transcript/{job_id}", dependencies=[Depends(authorised)])
+    async def get(job_id: str) -> dict[str, Any]:
+        job = found(job_id)
+        return transcript_object(job, job["request"]["audio_url"])
+
+    @app.delete("/v2/transcript/{job_id}", dependencies=[Depends(authorised)])
+    async def delete(job_id: str) -> dict[str, Any]:
+        job = found(job_id)
+        store.delete(job_id)
+        return transcript_object({**job, "result": None}, job["request"]["audio_url"])
+
+    @app.get("/v2/transcript/{job_id}/vtt", dependencies=[Depends(authorised)], response_class=PlainTextResponse)
+    async def vtt(job_id: str) -> str:
+        return to_vtt(completed_transcript(job_id))
+
+    @app.get("/v2/transcript/{job_id}/srt", dependencies=[Depends(authorised)], response_class=PlainTextResponse)
+    async def srt(job_id: str) -> str:
+        return to_srt(completed_transcript(job_id))
+
+    @app.get("/v2/transcript/{job_id}/sentences", dependencies=[Depends(authorised)])
+    async def sentence_list(job_id: str) -> dict[str, Any]:
+        transcript = completed_transcript(job_id)
+        return {"id": job_id, "sentences": sentences(transcript), "confidence": 1.0,
+                "audio_duration": int(round(transcript.duration))}
+
+    @app.get("/v1/models", dependencies=[Depends(authorised)])
+    async def models() -> dict[str, Any]:
+        names = ["callphase"] + ([backend.name] if backend is not None else [])
+        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "callphase"} for n in names]}
+
+    @app.post("/v1/chat/completions", dependencies=[Depends(authorised)])
+    async def chat_completions(request: Request):
+        try:
+            body = await request.json()
+        except ValueError:
+            raise HTTPException(400, "the body is not JSON") from None
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list) or not messages or not all(
+                isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
+            raise HTTPException(400, "messages must be a non-empty list of {role, content}")
+        seed = chat.seed_request(messages)
+        try:
+            if seed is not None:
+                options = {"llm": {"backend": backend or "none"}}
+                content, model = await run_in_threadpool(chat.answer_seed, *seed, options)
+                answer = chat.completion(content, model)
+            elif backend is None:
+                raise HTTPException(400, "this server answers the phase segmentation request (a phase list and a "
+                                         "WEBVTT transcript); for other chats start it with --llm")
+            else:
+                fmt = body.get("response_format") or {}
+                schema = (fmt.get("json_schema") or {}).get("schema") if isinstance(fmt, dict) else None
+                max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 512
+                if not isinstance(max_tokens, int) or max_tokens < 1:
+                    raise HTTPException(400, "max_tokens must be a positive integer")
+                reply = await run_in_threadpool(backend.chat, messages, schema if isinstance(schema, dict) else None,
+                                                max_tokens, float(body.get("temperature") or 0.0))
+                answer = chat.completion(reply.content, backend.name, reply.prompt_tokens, reply.completion_tokens)
+        except ValueError as e:
+            raise HTTPException(400, str(e)) from None
+        except CallphaseError as e:
+            raise HTTPException(400 if getattr(e, "status", None) == 400 else 502, str(e)) from None
+        if body.get("stream"):
+            return StreamingResponse(chat.chunks(answer), media_type="text/event-stream")
+        return answer
+
+    return app
+
+
+def _iso(seconds: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat()

@@ -1,0 +1,70 @@
+"""callphase results in the shape of AssemblyAI's v2 transcript object, as its official SDK parses it:
+times as integer milliseconds, `audio_duration` integer seconds, speakers and channels as strings, every
+feature not produced null; callphase's own results under `callphase`."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..types import Transcript
+
+
+def ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def _confidence(u) -> float:
+    return round(sum(w.probability or 1.0 for w in u.words) / len(u.words), 4) if u.words else 1.0
+
+
+def _words(utterance, speakers: bool) -> list[dict[str, Any]]:
+    return [{"text": w.text, "start": ms(w.start), "end": ms(w.end),
+             "confidence": round(w.probability if w.probability is not None else 1.0, 4),
+             "speaker": utterance.speaker if speakers else None,
+             "channel": str(utterance.channel) if utterance.channel is not None else None}
+            for w in utterance.words]
+
+
+def transcript_object(job: dict[str, Any], audio_url: str) -> dict[str, Any]:
+    request = job["request"]
+    out: dict[str, Any] = {
+        "id": job["id"], "status": job["status"], "audio_url": audio_url, "error": job["error"],
+        "text": None, "words": None, "utterances": None, "confidence": None, "audio_duration": None,
+        "language_code": request.get("language_code"), "speech_model": None, "speech_model_used": None,
+        "speaker_labels": bool(request.get("speaker_labels")), "multichannel": bool(request.get("multichannel")),
+        "auto_chapters": bool(request.get("auto_chapters")), "chapters": None, "webhook_url": request.get("webhook_url"),
+        "callphase": None,
+    }
+    if job["status"] != "completed" or not job["result"]:
+        return out
+    transcript = Transcript.model_validate(job["result"]["transcript"])
+    speakers = bool(request.get("speaker_labels") or request.get("multichannel"))
+    words = [w for u in transcript.utterances for w in _words(u, speakers)]
+    out.update({
+        "text": " ".join(u.text for u in transcript.utterances),
+        "words": words,
+        "confidence": round(sum(w["confidence"] for w in words) / len(words), 4) if words else None,
+        "audio_duration": int(round(transcript.duration)),
+        "language_code": transcript.language or request.get("language_code"),
+        "speech_model_used": transcript.source,
+        "callphase": {"non_speech": [n.model_dump() for n in transcript.non_speech],
+                      "metrics": transcript.metrics.model_dump() if transcript.metrics else None,
+                      "notes": transcript.notes},
+    })
+    if speakers:
+        out["utterances"] = [{"speaker": u.speaker or "A", "text": u.text, "start": ms(u.start), "end": ms(u.end),
+                              "confidence": _confidence(u),
+                              "channel": str(u.channel) if u.channel is not None else None,
+                              "words": _words(u, True)} for u in transcript.utterances]
+    chapters = job["result"].get("chapters")
+    if chapters:
+        out["chapters"] = [{"gist": p["name"], "headline": p["name"], "summary": p["summary"],
+                            "start": ms(p["start_time"]), "end": ms(p["end_time"])} for p in chapters["phases"]]
+        out["callphase"]["chapters"] = chapters
+    return out
+
+
+def sentences(transcript: Transcript) -> list[dict[str, Any]]:
+    return [{"text": u.text, "start": ms(u.start), "end": ms(u.end),
+             "confidence": _confidence(u),
+             "speaker": u.speaker, "channel": str(u.channel) if u.channel is not None else None,
+             "words": _words(u, True)} for u in transcript.utterances]

@@ -1,0 +1,86 @@
+"""Worker processes: each claims the oldest queued job from the store, runs callphase's one pipeline
+(`analyze`, or its transcript stage) on it and stores the result. Recognition runs here, never in the
+server's event loop; a worker whose server has gone (killed) stops too."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+import traceback
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from ..errors import CallphaseError
+from .store import Store
+
+
+def options_for(request: dict[str, Any], model: str) -> dict[str, Any]:
+    """Options from an AssemblyAI-shaped transcript request (unknown fields are ignored)."""
+    speakers = int(request.get("speakers_expected") or 2) if request.get("speaker_labels") else 1
+    return {
+        "asr": {"model": model, "language": request.get("language_code") or None},
+        "speakers": {"speakers": max(1, min(speakers, 10)), "mono": not request.get("multichannel", False)},
+        "llm": {"backend": "none"},
+    }
+
+
+def run_job(job: dict[str, Any], model: str, scratch: Path) -> dict[str, Any]:
+    """The job's CallResult (as JSON) or transcript; raises CallphaseError for bad input."""
+    import callphase
+
+    audio = job["audio"]
+    if audio.startswith(("http://", "https://")):
+        target = scratch / job["id"]
+        try:
+            with urllib.request.urlopen(audio, timeout=60) as resp, open(target, "wb") as out:
+                while block := resp.read(1 << 20):
+                    out.write(block)
+        except (OSError, ValueError) as e:
+            raise CallphaseError(f"cannot fetch audio_url {audio}: {getattr(e, 'reason', e)}") from None
+        audio = str(target)
+    try:
+        options = options_for(job["request"], model)
+        if job["request"].get("auto_chapters"):
+            result = callphase.analyze(audio, None, options)
+            return {"transcript": result.transcript.model_dump(), "chapters": result.segmentation.model_dump()}
+        return {"transcript": callphase.load_transcript(audio, options).model_dump()}
+    finally:
+        if audio != job["audio"]:
+            Path(audio).unlink(missing_ok=True)
+
+
+def _watch(parent: int) -> None:
+    """Exit at once when the server is gone (killed): its restart queues this job again."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def work(folder: str, model: str, parent: int) -> None:
+    import threading
+
+    threading.Thread(target=_watch, args=(parent,), daemon=True).start()
+    store = Store(Path(folder))
+    scratch = Path(folder) / "fetched"
+    scratch.mkdir(exist_ok=True)
+    while os.getppid() == parent:
+        job = store.claim(os.getpid())
+        if job is None:
+            time.sleep(0.3)
+            continue
+        try:
+            store.finish(job["id"], result=run_job(job, model, scratch))
+        except CallphaseError as e:
+            store.finish(job["id"], error=str(e))
+        except Exception as e:  # a bug of ours: the job says so, the worker goes on
+            traceback.print_exc()
+            store.finish(job["id"], error=f"internal error: {type(e).__name__}: {e}")
+
+
+def start_workers(folder: Path, model: str, n: int) -> list[multiprocessing.Process]:
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no state shared with the server
+    workers = [context.Process(target=work, args=(str(folder), model, os.getpid()), daemon=True) for _ in range(n)]
+    for w in workers:
+        w.start()
+    return workers

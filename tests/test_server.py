@@ -1,0 +1,192 @@
+"""`callphase serve` for real: a server process on a free loopback port, the official `assemblyai` SDK as the
+client, and a kill -9 in the middle of a job."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+aai = pytest.importorskip("assemblyai", reason="the assemblyai SDK is a test dependency (pip install '.[test]')")
+pytest.importorskip("fastapi", reason="the server needs callphase[server]")
+
+KEY = "sesame"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, data, *args):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "callphase", "serve", "--port", str(self.port), "--data", str(data),
+             "--model", "tiny", "--api-key-env", "CALLPHASE_TEST_KEY", *args],
+            env={**os.environ, "CALLPHASE_TEST_KEY": KEY}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(self.url + "/health", timeout=1)
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(self.proc.stdout.read()) from None
+                time.sleep(0.1)
+        raise RuntimeError("the server did not start")
+
+    def request(self, method, path, body=None, headers=None):
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"authorization": KEY, **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    started = []
+
+    def start(*args, data=None):
+        s = Server(data or tmp_path / "data", *args)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+def test_the_official_sdk_transcribes_through_callphase(server, card_call):
+    s = server()
+    aai.settings.base_url = s.url
+    aai.settings.api_key = KEY
+    aai.settings.polling_interval = 0.3
+    transcriber = aai.Transcriber(config=aai.TranscriptionConfig(speaker_labels=True, language_code="en"))
+    t = transcriber.transcribe(str(card_call[0]))
+    assert t.status == aai.TranscriptStatus.completed, t.error
+    assert "card" in t.text.lower() and t.audio_duration == round(card_call[1].duration)
+    assert t.words and all(isinstance(w.start, int) and w.start <= w.end for w in t.words)
+    assert {u.speaker for u in t.utterances} <= {"A", "B"} and t.utterances
+    assert t.export_subtitles_vtt().startswith("WEBVTT") and "-->" in t.export_subtitles_srt()
+    assert [x.text for x in t.get_sentences()] == [u.text for u in t.utterances]
+    listed = transcriber.list_transcripts()
+    assert [x.id for x in listed.transcripts] == [t.id]
+    # an audio_url nobody can fetch: the job ends in status error, the SDK raises nothing
+    bad = transcriber.transcribe("http://127.0.0.1:9/none.mp3")
+    assert bad.status == aai.TranscriptStatus.error and "cannot fetch audio_url" in bad.error
+    aai.Transcript.delete_by_id(t.id)
+    status, body = s.request("GET", f"/v2/transcript/{t.id}")
+    assert status == 404 and json.loads(body) == {"error": f"transcript {t.id} not found"}
+
+
+def test_auth_limits_and_errors_are_json(server, tmp_path):
+    s = server("--max-upload-mb", "1")
+    req = urllib.request.Request(s.url + "/v2/transcript", data=b"{}", method="POST")
+    try:
+        urllib.request.urlopen(req)
+        raise AssertionError("no key, yet answered")
+    except urllib.error.HTTPError as e:
+        assert e.code == 401 and json.loads(e.read()) == {"error": "Authentication error, API token missing/invalid"}
+    assert s.request("GET", "/health", headers={"authorization": ""})[0] == 200
+    status, body = s.request("POST", "/v2/upload", b"x" * (2 << 20))
+    assert status == 413 and "larger than 1 MB" in json.loads(body)["error"]
+    assert s.request("POST", "/v2/upload", b"x" * 100, {"authorization": f"Bearer {KEY}"})[0] == 200
+    for body, message in ((b"not json", "not JSON"), ({"speech_models": ["x"]}, "audio_url is required"),
+                          ({"audio_url": "file:///etc/passwd"}, "must be under an allowed folder")):
+        status, answer = s.request("POST", "/v2/transcript", body, {"Content-Type": "application/json"})
+        assert status == 400 and message in json.loads(answer)["error"]
+    assert s.request("GET", "/v2/transcript/nope/vtt")[0] == 404
+    assert not list((tmp_path / "data" / "uploads").glob(".upload-*"))  # the refused upload left nothing
+
+
+def test_a_job_survives_kill_9_of_the_server(server, card_call, tmp_path):
+    s = server()
+    status, body = s.request("POST", "/v2/upload", card_call[0].read_bytes())
+    job = json.loads(s.request("POST", "/v2/transcript", {"audio_url": json.loads(body)["upload_url"]})[1])
+    for _ in range(200):  # wait until a worker has it
+        if json.loads(s.request("GET", f"/v2/transcript/{job['id']}")[1])["status"] == "processing":
+            break
+        time.sleep(0.05)
+    s.stop(signal.SIGKILL)
+    s2 = __import__("callphase.server.store", fromlist=["Store"]).Store(tmp_path / "data")
+    assert s2.get(job["id"])["status"] == "processing"  # killed mid-job: left as the server died
+    again = server()  # the same data folder
+    for _ in range(600):
+        state = json.loads(again.request("GET", f"/v2/transcript/{job['id']}")[1])
+        if state["status"] in ("completed", "error"):
+            break
+        time.sleep(0.2)
+    assert state["status"] == "completed", state
+    assert state["text"]
+
+
+def seed_guide():
+    from callphase.evaluation.datasets import star_path
+
+    guide = star_path().parents[1] / "seed" / "phone-call-segmentation-guide.txt"  # shared/seed beside shared/data
+    if not guide.is_file():
+        pytest.skip("needs the project's shared/seed guide beside the checkout")
+    text = guide.read_text()
+    start = text.index("import requests", text.index("Quickstart"))
+    return text[start: text.index("print(result)", start) + len("print(result)")]
+
+
+def test_the_seed_quickstart_runs_unchanged_but_for_its_urls(server, card_call, tmp_path):
+    pytest.importorskip("requests")
+    s = server()
+    script = seed_guide()
+    for old, new in (("https://api.assemblyai.com", s.url), ("https://llm-gateway.assemblyai.com", s.url),
+                     ("./my-audio.mp3", str(card_call[0])), ("<YOUR_API_KEY>", KEY)):
+        assert old in script
+        script = script.replace(old, new)
+    (tmp_path / "quickstart.py").write_text(script)
+    out = subprocess.run([sys.executable, str(tmp_path / "quickstart.py")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    phases = json.loads(out.stdout)["phases"]
+    assert [p["name"] for p in phases] == ["Introduction", "Complaint", "Resolution", "Goodbye"]
+    assert phases[0]["start_time"] == 0 and all(a["end_time"] == b["start_time"] for a, b in zip(phases, phases[1:]))
+    assert all(list(p) == ["name", "start_time", "end_time", "summary"] and p["summary"] for p in phases)
+
+
+def test_openai_and_assemblyai_sdks_chat_with_the_server(server, card_text):
+    openai = pytest.importorskip("openai")
+    from callphase.captions import to_vtt
+
+    s = server()
+    client = openai.OpenAI(base_url=s.url + "/v1", api_key=KEY)
+    prompt = ("Divide this call into the following phases:\n- Introduction\n- Complaint\n- Resolution\n- Goodbye\n\n"
+              "VTT Transcript:\n" + to_vtt(card_text[0]))
+    reply = client.chat.completions.create(model="any-model", messages=[{"role": "user", "content": prompt}])
+    phases = json.loads(reply.choices[0].message.content)["phases"]
+    assert [p["name"] for p in phases][:1] == ["Introduction"] and reply.model.startswith("callphase")
+    streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": prompt}], stream=True) if c.choices)
+    assert json.loads(streamed) == json.loads(reply.choices[0].message.content)
+    assert [m.id for m in client.models.list()] == ["callphase"]
+    with pytest.raises(openai.BadRequestError, match="for other chats start it with --llm"):
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hello"}])
+    aai.settings.llm_gateway_base_url = s.url
+    aai.settings.api_key = KEY
+    answer = aai.LLMGateway().chat.completions.create(model="m", messages=[{"role": "user", "content": prompt}])
+    assert json.loads(answer.choices[0].message.content)["phases"][0]["name"] == "Introduction"
