@@ -190,3 +190,70 @@ def test_openai_and_assemblyai_sdks_chat_with_the_server(server, card_text):
     aai.settings.api_key = KEY
     answer = aai.LLMGateway().chat.completions.create(model="m", messages=[{"role": "user", "content": prompt}])
     assert json.loads(answer.choices[0].message.content)["phases"][0]["name"] == "Introduction"
+
+
+def test_sdk_results_word_search_paragraphs_chapters_and_webhook(server, card_call, tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    calls = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            calls.append((self.headers.get("X-Secret"), json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(204)
+            self.end_headers()
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        s = server()
+        aai.settings.base_url, aai.settings.api_key, aai.settings.polling_interval = s.url, KEY, 0.3
+        config = aai.TranscriptionConfig(auto_chapters=True, speaker_labels=True, language_code="en")
+        config.set_webhook(f"http://127.0.0.1:{hook.server_address[1]}/done", "X-Secret", "s3")
+        t = aai.Transcriber(config=config).transcribe(str(card_call[0]))
+        assert t.status == aai.TranscriptStatus.completed, t.error
+        assert t.chapters and all(isinstance(c.start, int) and c.headline and c.summary for c in t.chapters)
+        assert t.chapters[0].start == 0 and abs(t.chapters[-1].end - card_call[1].duration * 1000) < 50
+        found = t.word_search(["card"])
+        assert found and found[0].count >= 1 and found[0].timestamps[0][0] < found[0].timestamps[0][1]
+        assert t.get_paragraphs() and "".join(p.text for p in t.get_paragraphs())
+        short = t.export_subtitles_srt(chars_per_caption=20)
+        assert all(len(line) <= 20 + len("[A] ") for line in short.splitlines() if line and "-->" not in line and not line.isdigit())
+        for _ in range(50):
+            if calls:
+                break
+            time.sleep(0.1)
+        assert calls == [("s3", {"transcript_id": t.id, "status": "completed"})]
+        assert aai.Transcript.get_by_id(t.id).webhook_status_code == 204
+    finally:
+        hook.shutdown()
+        hook.server_close()
+
+
+def test_both_pydantic_modes_of_the_sdk_parse_the_transcript(server, card_call):
+    """The SDK uses pydantic v2 when pydantic-settings is installed, else pydantic.v1: both must read it."""
+    s = server()
+    status, body = s.request("POST", "/v2/upload", card_call[0].read_bytes())
+    code = ("import sys, time\n"
+            "if sys.argv[1] == 'v1': sys.modules['pydantic_settings'] = None\n"
+            "import assemblyai as aai, assemblyai.types as T\n"
+            f"aai.settings.base_url = {s.url!r}; aai.settings.api_key = {KEY!r}; aai.settings.polling_interval = 0.3\n"
+            f"t = aai.Transcriber().transcribe({json.loads(body)['upload_url']!r})\n"
+            "print(T.pydantic_v2, t.status.value, len(t.words))")
+    for mode in ("v1", "v2"):
+        if mode == "v2":
+            pytest.importorskip("pydantic_settings")
+        out = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        v2, status, words = out.stdout.split()
+        assert (v2 == "True") == (mode == "v2") and status == "completed" and int(words) > 10, out.stdout
+
+
+def test_serving_beyond_loopback_needs_a_key(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "callphase", "serve", "--host", "0.0.0.0", "--data", str(tmp_path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "without an API key" in r.stderr and "(--api-key-env)" in r.stderr

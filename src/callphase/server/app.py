@@ -24,7 +24,7 @@ from ..options import LLMOptions
 from ..pipeline import make_llm
 from ..types import Transcript
 from . import chat
-from .shapes import sentences, transcript_object
+from .shapes import caption_transcript, paragraphs, sentences, transcript_object, word_search
 from .store import Store
 
 AUTH_ERROR = "Authentication error, API token missing/invalid"
@@ -160,12 +160,22 @@ def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 20
         return transcript_object({**job, "result": None}, job["request"]["audio_url"])
 
     @app.get("/v2/transcript/{job_id}/vtt", dependencies=[Depends(authorised)], response_class=PlainTextResponse)
-    async def vtt(job_id: str) -> str:
-        return to_vtt(completed_transcript(job_id))
+    async def vtt(job_id: str, chars_per_caption: int | None = None) -> str:
+        return to_vtt(caption_transcript(completed_transcript(job_id), chars_per_caption))
 
     @app.get("/v2/transcript/{job_id}/srt", dependencies=[Depends(authorised)], response_class=PlainTextResponse)
-    async def srt(job_id: str) -> str:
-        return to_srt(completed_transcript(job_id))
+    async def srt(job_id: str, chars_per_caption: int | None = None) -> str:
+        return to_srt(caption_transcript(completed_transcript(job_id), chars_per_caption))
+
+    @app.get("/v2/transcript/{job_id}/paragraphs", dependencies=[Depends(authorised)])
+    async def paragraph_list(job_id: str) -> dict[str, Any]:
+        transcript = completed_transcript(job_id)
+        return {"id": job_id, "paragraphs": paragraphs(transcript), "confidence": 1.0,
+                "audio_duration": int(round(transcript.duration))}
+
+    @app.get("/v2/transcript/{job_id}/word-search", dependencies=[Depends(authorised)])
+    async def search(job_id: str, words: str = "") -> dict[str, Any]:
+        return {"id": job_id, **word_search(completed_transcript(job_id), [w for w in words.split(",") if w.strip()])}
 
     @app.get("/v2/transcript/{job_id}/sentences", dependencies=[Depends(authorised)])
     async def sentence_list(job_id: str) -> dict[str, Any]:

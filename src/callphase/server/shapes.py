@@ -32,6 +32,7 @@ def transcript_object(job: dict[str, Any], audio_url: str) -> dict[str, Any]:
         "language_code": request.get("language_code"), "speech_model": None, "speech_model_used": None,
         "speaker_labels": bool(request.get("speaker_labels")), "multichannel": bool(request.get("multichannel")),
         "auto_chapters": bool(request.get("auto_chapters")), "chapters": None, "webhook_url": request.get("webhook_url"),
+        "webhook_status_code": job.get("webhook_status"), "webhook_auth": bool(request.get("webhook_auth_header_name")),
         "callphase": None,
     }
     if job["status"] != "completed" or not job["result"]:
@@ -68,3 +69,57 @@ def sentences(transcript: Transcript) -> list[dict[str, Any]]:
              "confidence": _confidence(u),
              "speaker": u.speaker, "channel": str(u.channel) if u.channel is not None else None,
              "words": _words(u, True)} for u in transcript.utterances]
+
+
+def paragraphs(transcript: Transcript) -> list[dict[str, Any]]:
+    """Turns: consecutive utterances of one speaker, as one paragraph each."""
+    out: list[dict[str, Any]] = []
+    for u in transcript.utterances:
+        if out and out[-1]["speaker"] == u.speaker:
+            p = out[-1]
+            p["text"] += " " + u.text
+            p["end"] = ms(u.end)
+            p["words"] += _words(u, True)
+        else:
+            out.append({"text": u.text, "start": ms(u.start), "end": ms(u.end), "speaker": u.speaker,
+                        "confidence": _confidence(u), "words": _words(u, True)})
+    for p in out:
+        p["confidence"] = round(sum(w["confidence"] for w in p["words"]) / len(p["words"]), 4) if p["words"] else 1.0
+    return out
+
+
+def word_search(transcript: Transcript, terms: list[str]) -> dict[str, Any]:
+    """Each term's matches: count, [start, end] in ms and word indexes (case and punctuation ignored)."""
+    import re
+
+    def norm(text: str) -> str:
+        return re.sub(r"[^\w' ]", "", text.casefold()).strip()
+
+    words = [w for u in transcript.utterances for w in u.words]
+    plain = [norm(w.text) for w in words]
+    matches = []
+    for term in terms:
+        parts = norm(term).split()
+        if not parts:
+            continue
+        hits = [i for i in range(len(plain) - len(parts) + 1) if plain[i:i + len(parts)] == parts]
+        matches.append({"text": term, "count": len(hits),
+                        "timestamps": [[ms(words[i].start), ms(words[i + len(parts) - 1].end)] for i in hits],
+                        "indexes": hits})
+    return {"total_count": sum(m["count"] for m in matches), "matches": matches}
+
+
+def caption_transcript(transcript: Transcript, chars: int | None) -> Transcript:
+    """The transcript with utterances cut into captions of at most `chars` characters, at word times."""
+    if not chars:
+        return transcript
+    cues = []
+    for u in transcript.utterances:
+        group: list = []
+        for w in u.words or []:
+            if group and len(" ".join(x.text for x in group + [w])) > chars:
+                cues.append(u.with_words(group))
+                group = []
+            group.append(w)
+        cues.append(u.with_words(group) if group else u)
+    return transcript.model_copy(update={"utterances": cues})

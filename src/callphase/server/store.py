@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     result TEXT,                    -- callphase's CallResult, as JSON, when completed
     error TEXT,
     worker INTEGER,                 -- pid of the process running it
+    webhook_status INTEGER,         -- what the webhook_url answered when the job ended
     created REAL NOT NULL,
     updated REAL NOT NULL
 );
@@ -38,6 +39,9 @@ class Store:
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            columns = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
+            if "webhook_status" not in columns:  # a data folder from before webhooks
+                db.execute("ALTER TABLE jobs ADD COLUMN webhook_status INTEGER")
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -98,6 +102,9 @@ class Store:
         self._db().execute("UPDATE jobs SET status = ?, result = ?, error = ?, updated = ? WHERE id = ?",
                            ("error" if error is not None else "completed", json.dumps(result) if result else None,
                             error, time.time(), job_id))
+
+    def webhook_answered(self, job_id: str, status: int | None) -> None:
+        self._db().execute("UPDATE jobs SET webhook_status = ? WHERE id = ?", (status, job_id))
 
     def recover(self, alive: set[int]) -> int:
         """Jobs left `processing` by a process that is gone (the server or a worker was killed) go back to

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import time
 import traceback
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,33 @@ def work(folder: str, model: str, parent: int) -> None:
         except Exception as e:  # a bug of ours: the job says so, the worker goes on
             traceback.print_exc()
             store.finish(job["id"], error=f"internal error: {type(e).__name__}: {e}")
+        if job["request"].get("webhook_url"):
+            store.webhook_answered(job["id"], notify(job["request"], job["id"], store.get(job["id"])["status"]))
+
+
+def notify(request: dict[str, Any], job_id: str, status: str, attempts: int = 3) -> int | None:
+    """POST {"transcript_id", "status"} to the job's webhook_url (with its auth header), retried with
+    backoff on connection errors and 5xx; the last HTTP status, or None when it was never reached."""
+    import json
+
+    headers = {"Content-Type": "application/json"}
+    if request.get("webhook_auth_header_name"):
+        headers[str(request["webhook_auth_header_name"])] = str(request.get("webhook_auth_header_value") or "")
+    body = json.dumps({"transcript_id": job_id, "status": status}).encode()
+    answered = None
+    for attempt in range(attempts):
+        try:
+            req = urllib.request.Request(str(request["webhook_url"]), data=body, headers=headers, method="POST")
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status
+        except urllib.error.HTTPError as e:
+            answered = e.code
+            if e.code < 500:
+                return e.code
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.5 * 2**attempt)
+    return answered
 
 
 def start_workers(folder: Path, model: str, n: int) -> list[multiprocessing.Process]:
