@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -257,3 +258,63 @@ def test_serving_beyond_loopback_needs_a_key(tmp_path):
     r = subprocess.run([sys.executable, "-m", "callphase", "serve", "--host", "0.0.0.0", "--data", str(tmp_path)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "without an API key" in r.stderr and "(--api-key-env)" in r.stderr
+
+
+def test_fuzzing_the_openapi_finds_no_server_error(server, tmp_path):
+    """schemathesis, every route of /openapi.json: no 5xx and no traceback in any answer."""
+    import shutil
+
+    cli = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
+    if not Path(cli).exists():
+        pytest.skip("schemathesis is a test dependency")
+    s = server()
+    out = subprocess.run([cli, "run", f"{s.url}/openapi.json", "--checks", "not_a_server_error",
+                          "-H", f"authorization: {KEY}", "--max-examples", "15", "--phases", "examples,fuzzing",
+                          "--exclude-path", "/v2/upload"],
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert "Traceback" not in out.stdout
+
+
+def test_structured_parse_chunked_upload_and_other_chats_through_the_upstream_llm(server, card_text, card_call):
+    import http.client
+
+    import openai
+    from fault_server import FaultServer
+    from pydantic import BaseModel
+
+    from callphase.captions import to_vtt
+
+    upstream = FaultServer("ok", ok_content="Hello from upstream.")
+    try:
+        s = server("--llm", "openai:m", "--llm-base-url", upstream.url)
+        client = openai.OpenAI(base_url=s.url + "/v1", api_key=KEY)
+
+        class Phase(BaseModel):
+            name: str
+            start_time: float
+            end_time: float
+            summary: str
+
+        class Phases(BaseModel):
+            phases: list[Phase]
+
+        prompt = ("Analyze the following transcript and divide it into the following phases:\n"
+                  "Introduction, Complaint, Resolution, Goodbye\n\nVTT Transcript:\n" + to_vtt(card_text[0]))
+        parsed = client.beta.chat.completions.parse(model="m", messages=[{"role": "user", "content": prompt}],
+                                                    response_format=Phases).choices[0].message.parsed
+        # the call as the VTT tells it: it ends with its last cue
+        assert [p.name for p in parsed.phases][0] == "Introduction" and parsed.phases[-1].end_time == card_text[0].utterances[-1].end
+        other = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hello"}])
+        assert other.choices[0].message.content == "Hello from upstream." and other.model == "openai:m"
+        assert upstream.requests[-1]["messages"] == [{"role": "user", "content": "hello"}]
+        # a chunked upload (no Content-Length), as streaming clients send it
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        data = card_call[0].read_bytes()
+        conn.request("POST", "/v2/upload", body=(data[i:i + 65536] for i in range(0, len(data), 65536)),
+                     headers={"authorization": KEY}, encode_chunked=True)
+        answer = conn.getresponse()
+        assert answer.status == 200 and "/v2/upload/" in json.loads(answer.read())["upload_url"]
+        conn.close()
+    finally:
+        upstream.close()

@@ -28,6 +28,20 @@ from .shapes import caption_transcript, paragraphs, sentences, transcript_object
 from .store import Store
 
 AUTH_ERROR = "Authentication error, API token missing/invalid"
+FIELD_TYPES = {"speaker_labels": bool, "speakers_expected": int, "multichannel": bool, "language_code": str,
+               "auto_chapters": bool, "webhook_url": str, "webhook_auth_header_name": str,
+               "webhook_auth_header_value": str}
+# request bodies, declared for /docs and for fuzzing (the routes read the JSON themselves, so that unknown
+# fields are accepted and every refusal is a 400 with a message)
+TRANSCRIPT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["audio_url"],
+    "properties": {"audio_url": {"type": "string"}, **{k: {"type": {bool: "boolean", int: "integer", str: "string"}[t]}
+                                                        for k, t in FIELD_TYPES.items()}}}}}}}
+CHAT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["messages"],
+    "properties": {"model": {"type": "string"}, "max_tokens": {"type": "integer"}, "stream": {"type": "boolean"},
+                   "messages": {"type": "array", "items": {"type": "object", "required": ["role", "content"],
+                                "properties": {"role": {"type": "string"}, "content": {"type": "string"}}}}}}}}}}
 
 
 def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 2048,
@@ -126,7 +140,7 @@ def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 20
             return audio_url  # fetched by the worker; an unreachable one ends as status "error"
         raise HTTPException(400, f"audio_url {audio_url!r} is not an upload URL, an http(s) URL or an allowed file://")
 
-    @app.post("/v2/transcript", dependencies=[Depends(authorised)])
+    @app.post("/v2/transcript", dependencies=[Depends(authorised)], openapi_extra=TRANSCRIPT_BODY)
     async def create(request: Request) -> dict[str, Any]:
         try:
             body = await request.json()
@@ -134,6 +148,12 @@ def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 20
             raise HTTPException(400, "the body is not JSON") from None
         if not isinstance(body, dict) or not isinstance(body.get("audio_url"), str) or not body["audio_url"]:
             raise HTTPException(400, "audio_url is required")
+        for name, kind in FIELD_TYPES.items():  # the fields callphase honours; others are accepted and ignored
+            value = body.get(name)
+            if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+                raise HTTPException(400, f"{name} must be a {kind.__name__}")
+        if body.get("speakers_expected") is not None and not 1 <= body["speakers_expected"] <= 10:
+            raise HTTPException(400, "speakers_expected must be from 1 to 10")
         job = store.create(body, audio_source(body["audio_url"]))
         return transcript_object(job, body["audio_url"])
 
@@ -188,7 +208,7 @@ def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 20
         names = ["callphase"] + ([backend.name] if backend is not None else [])
         return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "callphase"} for n in names]}
 
-    @app.post("/v1/chat/completions", dependencies=[Depends(authorised)])
+    @app.post("/v1/chat/completions", dependencies=[Depends(authorised)], openapi_extra=CHAT_BODY)
     async def chat_completions(request: Request):
         try:
             body = await request.json()
