@@ -437,7 +437,8 @@ def serve(
     llm: str | None = typer.Option("none", "--llm", help="backend for /v1/chat/completions chats other than the phase request, and for its summaries: none (default) | local | local:PATH.gguf | openai:MODEL"),
     llm_base_url: str | None = BaseURLOpt,
 ) -> None:
-    """Serve AssemblyAI-v2-shaped transcript jobs (upload, transcript, poll, vtt/srt) over callphase."""
+    """Serve AssemblyAI-v2-shaped transcript jobs (upload, transcript, poll, vtt/srt) and the OpenAI-shaped chat
+    step (the seed's phase request answered by callphase's validated segmenter) over callphase."""
     from .server import run
 
     with Reporter() as reporter:
