@@ -207,9 +207,9 @@ def test_long_prompts_are_split_or_trimmed_to_fit_the_context():
     names = [f"Phase {i}" for i in range(60)]
     assert not fits(summary_request(names, groups), 4096)  # one request would overflow a 4096-token model
     batches = summary_batches(names, groups, 4096)
-    assert sorted(j for b in batches for j in b) == list(range(60)) and len(batches) > 1
-    for b in batches:
-        assert len(b) <= MAX_PHASES_PER_REQUEST
+    assert sorted(j for b, _ in batches for j in b) == list(range(60)) and len(batches) > 1
+    for b, request in batches:
+        assert len(b) <= MAX_PHASES_PER_REQUEST and fits(request, 4096)
         assert fits(summary_request(names, [g if j in b else [] for j, g in enumerate(groups)]), 4096)
     spec = PhaseSpec.parse(PHASES)
     request = fitted_segment_request(transcript, spec, 4096)

@@ -143,11 +143,11 @@ def auto_chapters(transcript: Transcript, llm: LLM | None = None, segmenter: Top
 def _llm_titles(result: Segmentation, groups: list[list[Utterance]], llm: LLM, notes: list[str]) -> None:
     from .llm import chat_object
 
-    request, words = chapter_request(groups), PROMPT_WORDS_PER_PHASE
-    while not fits(request, getattr(llm, "context", None)) and words > 10:  # fewer words a chapter, not fewer chapters
+    request, words, context = chapter_request(groups), PROMPT_WORDS_PER_PHASE, getattr(llm, "context", None)
+    while not fits(request, context) and words > 10:  # fewer words a chapter, not fewer chapters
         words = words * 2 // 3
         request = chapter_request(groups, words)
-    if not fits(request, getattr(llm, "context", None)):
+    if not fits(request, context):
         message = f"{len(groups)} chapters do not fit the LLM's context: kept keyword titles and extractive summaries"
         result.repairs.append(message)
         notes.append(message)

@@ -152,6 +152,16 @@ def _options(
     )
 
 
+def _api_key(variable: str | None) -> str | None:
+    """The key in the environment variable --api-key-env names (None: no key asked for)."""
+    if not variable:
+        return None
+    key = os.environ.get(variable)
+    if not key:
+        raise CallphaseError(f"--api-key-env {variable}: that variable is not set")
+    return key
+
+
 def _dry_run(llm: str | None) -> DryRunLLM:
     """--show-prompt: the requests carry the model name of --llm openai:MODEL."""
     spec = llm or os.environ.get("CALLPHASE_LLM") or ""
@@ -195,6 +205,7 @@ ModelOpt = typer.Option("base", "--model", help="tiny | base | a Hugging Face mo
 LanguageOpt = typer.Option(None, "--language", help="spoken language code, e.g. en (default: detect)")
 BeamOpt = typer.Option(1, "--beam-size", min=1, help="beam size for decoding (5 is slower, better on wideband audio)")
 OutOpt = typer.Option(None, "--out", help="write results into this directory instead of printing them")
+ApiKeyEnvOpt = typer.Option(None, "--api-key-env", help="require the key in this environment variable")
 ForceOpt = typer.Option(False, "--force", help="with --out: replace files there that callphase did not write (by default they are kept and the run stops before any work)")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress output")
 JsonOpt = typer.Option(False, "--json", help="progress and errors as JSON lines on stderr")
@@ -428,7 +439,7 @@ def eval_(
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (other than loopback only with --api-key-env)"),
     port: int = typer.Option(8000, "--port"),
-    api_key_env: str | None = typer.Option(None, "--api-key-env", help="require the key in this environment variable"),
+    api_key_env: str | None = ApiKeyEnvOpt,
     data: Path | None = typer.Option(None, "--data", help="uploads and jobs (default: ~/.local/share/callphase)"),
     workers: int = typer.Option(1, "--workers", min=1, max=32, help="transcription worker processes"),
     max_upload_mb: int = typer.Option(2048, "--max-upload-mb", min=1, help="larger uploads are refused with 413"),
@@ -442,14 +453,10 @@ def serve(
     from .server import run
 
     with Reporter() as reporter:
-        key = None
-        if api_key_env:
-            key = os.environ.get(api_key_env)
-            if not key:
-                raise CallphaseError(f"--api-key-env {api_key_env}: that variable is not set")
+        key = _api_key(api_key_env)
         folder = data or Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "callphase"
-        options = _options(llm=llm, llm_base_url=llm_base_url).llm
-        make_llm(options)  # a bad --llm fails here, before the server starts
+        # made here, so that a bad --llm fails before the server starts
+        options = LLMOptions(backend=make_llm(_options(llm=llm, llm_base_url=llm_base_url).llm) or "none")
         reporter.info(f"serving callphase at http://{host}:{port} (data in {folder}, {workers} worker(s)); Ctrl-C stops")
         run(host, port, folder, workers, key, max_upload_mb, model, allow_dir, options)
 
@@ -460,7 +467,7 @@ def llm_serve(
     llm_base_url: str | None = BaseURLOpt,
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
-    api_key_env: str | None = typer.Option(None, "--api-key-env", help="require the key in this environment variable"),
+    api_key_env: str | None = ApiKeyEnvOpt,
 ) -> None:
     """Serve an LLM backend as an OpenAI-compatible /v1/chat/completions endpoint."""
     from .llm.serve import serve
@@ -469,11 +476,7 @@ def llm_serve(
         backend = make_llm(_options(llm=llm, llm_base_url=llm_base_url).llm)
         if backend is None:
             raise CallphaseError("no LLM to serve: install callphase[llm] or give --llm")
-        key = None
-        if api_key_env:
-            key = os.environ.get(api_key_env)
-            if not key:
-                raise CallphaseError(f"--api-key-env {api_key_env}: that variable is not set")
+        key = _api_key(api_key_env)
         server = serve(backend, host, port, key)
     h, p = server.server_address[:2]
     reporter.info(f"serving {backend.name} at http://{h}:{p}/v1 (chat/completions, models); Ctrl-C stops")

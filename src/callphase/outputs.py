@@ -83,8 +83,9 @@ def write(folder: Path, files: dict[str, str], keep: Path | None = None) -> list
                           option="out") from None
     ours = _manifest(folder)
     written = []
+    mode = 0o644 & ~_umask()  # what a plainly opened file would get (mkstemp makes them 0600)
     for name, tmp in staged.items():
-        os.chmod(tmp, 0o644 & ~_umask())
+        os.chmod(tmp, mode)
         os.replace(tmp, folder / name)
         ours[name] = hashlib.sha256(files[name].encode("utf-8")).hexdigest()
         written.append(folder / name)

@@ -128,12 +128,8 @@ def _phases(transcript: Transcript, spec: PhaseSpec, segmenter: Segmenter, llm: 
     from .summarize import summarize
 
     t = time.perf_counter()
-    segmentation = segment(transcript, spec, segmenter)
+    segmentation = segment(transcript, spec, segmenter, notes)
     timings["segment"] = time.perf_counter() - t
-    if "fallback from llm" in segmentation.method:
-        failed = [r for r in segmentation.repairs if r.startswith("LLM")]
-        notes.append(f"phases by the embedding segmenter: the LLM's were unusable ({failed[-1] if failed else 'no reply'})")
-    notes += [r for r in segmentation.repairs if r.startswith("LLM failed (")]
     t = time.perf_counter()
     summarize(transcript, segmentation, llm, notes)
     timings["summarize"] = time.perf_counter() - t

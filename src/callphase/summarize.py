@@ -186,18 +186,19 @@ def fits(request: ChatRequest, context: int | None) -> bool:
     return prompt + request.max_tokens <= 0.9 * context
 
 
-def summary_batches(names: list[str], groups: list[list[Utterance]], context: int | None) -> list[list[int]]:
-    """The phases with speech in as few requests as fit: halved until each holds at most
-    MAX_PHASES_PER_REQUEST phases and fits the model's context."""
+def summary_batches(names: list[str], groups: list[list[Utterance]],
+                    context: int | None) -> list[tuple[list[int], ChatRequest]]:
+    """The phases with speech in as few requests as fit, each as (its phases, its request): halved until
+    each holds at most MAX_PHASES_PER_REQUEST phases and fits the model's context."""
     pending, done = [speaking(groups)], []
     while pending:
         batch = pending.pop(0)
-        only = [g if j in batch else [] for j, g in enumerate(groups)]
-        if len(batch) > 1 and (len(batch) > MAX_PHASES_PER_REQUEST or not fits(summary_request(names, only), context)):
+        request = summary_request(names, [g if j in batch else [] for j, g in enumerate(groups)])
+        if len(batch) > 1 and (len(batch) > MAX_PHASES_PER_REQUEST or not fits(request, context)):
             half = (len(batch) + 1) // 2
             pending[:0] = [batch[:half], batch[half:]]
         else:
-            done.append(batch)
+            done.append((batch, request))
     return done
 
 
@@ -213,14 +214,14 @@ def llm_summaries(groups: list[list[Utterance]], segmentation: Segmentation, llm
     data: dict[int, object] = {}
     stats = {"seconds": 0.0, "prompt_tokens": 0, "completion_tokens": 0}
     prompt_id = ""
-    for batch in summary_batches(names, groups, getattr(llm, "context", None)):
-        request = summary_request(names, [g if j in batch else [] for j, g in enumerate(groups)])
+    batches = summary_batches(names, groups, getattr(llm, "context", None))
+    for batch, request in batches:
         prompt_id = request.prompt
         t = time.perf_counter()
         try:
             reply_data, reply = chat_object(llm, request)
         except ValueError as e:
-            which = f" of phases {batch[0] + 1}-{batch[-1] + 1}" if len(batch) < len(speaking(groups)) else ""
+            which = f" of phases {batch[0] + 1}-{batch[-1] + 1}" if len(batches) > 1 else ""
             segmentation.repairs.append(f"LLM summaries unreadable ({e}); kept the extractive summaries{which}")
             continue
         except CallphaseError as e:  # LLMError, or a local model that cannot load

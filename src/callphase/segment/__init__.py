@@ -15,6 +15,8 @@ class Labels:
     confidence: list[float] | None = None  # one per utterance, in [0, 1]
     method: str | None = None  # how these labels were made, when not simply the segmenter's name
     notes: list[str] = field(default_factory=list)  # what the backend's raw output needed, for `repairs`
+    # what the user should hear of (a backend that failed, a fallback taken): `segment` adds them to `notes`
+    warnings: list[str] = field(default_factory=list)
 
 
 class Segmenter(Protocol):
@@ -44,8 +46,10 @@ def get_segmenter(name: str = "embedding", llm=None, embedding=None, **options) 
     return cls(llm, embedding=embedding, **options)
 
 
-def segment(transcript: Transcript, spec: PhaseSpec, segmenter: Segmenter | str = "embedding") -> Segmentation:
-    """Label every utterance and return validated phases (summaries are filled in later)."""
+def segment(transcript: Transcript, spec: PhaseSpec, segmenter: Segmenter | str = "embedding",
+            notes: list[str] | None = None) -> Segmentation:
+    """Label every utterance and return validated phases (summaries are filled in later); the segmenter's
+    warnings go into `notes`, as summarize and auto_chapters put theirs."""
     if isinstance(segmenter, str):
         segmenter = get_segmenter(segmenter)
     if not transcript.utterances:
@@ -54,6 +58,8 @@ def segment(transcript: Transcript, spec: PhaseSpec, segmenter: Segmenter | str 
     seg = validate(transcript, spec, labels=labels.names, confidence=labels.confidence,
                    method=labels.method or segmenter.name)
     seg.repairs = labels.notes + seg.repairs
+    if notes is not None:
+        notes += labels.warnings
     return insert_non_speech(seg, transcript, spec)
 
 

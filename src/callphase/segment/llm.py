@@ -153,9 +153,8 @@ class LLMSegmenter:
         n = len(transcript.utterances)
         base = self.embedding.label(transcript, spec)
         if request is None:
-            base.method = "embedding (fallback from llm: the call is too long for the LLM's context)"
-            base.notes = [f"LLM not asked: {n} lines do not fit its context even at {MIN_LINE_WORDS} words each"]
-            return base
+            return _fallback(base, "the call is too long for the LLM's context",
+                             [f"LLM not asked: {n} lines do not fit its context even at {MIN_LINE_WORDS} words each"])
         for attempt in range(self.attempts):
             try:
                 data, _ = chat_object(self.llm, replace(request, temperature=0.0 if attempt == 0 else 0.3))
@@ -164,15 +163,18 @@ class LLMSegmenter:
                 notes.append(f"LLM reply {attempt + 1} unusable: {e}")
                 continue
             except CallphaseError as e:  # the backend failed (after its own retries): no point asking again
-                notes.append(f"LLM failed: {e}")
-                base.method = "embedding (fallback from llm: the LLM failed)"
-                base.notes = notes
-                return base
+                return _fallback(base, "the LLM failed", notes + [f"LLM failed: {e}"])
             agree = [1.0 if a == b else 0.5 for a, b in zip(raw, base.names)]
             return Labels(raw, agree, f"llm ({self.llm.name}, {request.prompt})", notes + [f"LLM reply: {r}" for r in repairs])
-        base.method = f"embedding (fallback from llm: {self.attempts} unusable replies)"
-        base.notes = notes
-        return base
+        return _fallback(base, f"{self.attempts} unusable replies", notes)
+
+
+def _fallback(base: Labels, why: str, notes: list[str]) -> Labels:
+    """The embedding labels in place of the LLM's, saying so in method, repairs and warnings."""
+    base.method = f"embedding (fallback from llm: {why})"
+    base.notes = notes
+    base.warnings = [f"phases by the embedding segmenter: the LLM's were unusable ({notes[-1] if notes else 'no reply'})"]
+    return base
 
 
 class HybridSegmenter:
@@ -189,7 +191,7 @@ class HybridSegmenter:
 
     def label(self, transcript: Transcript, spec: PhaseSpec) -> Labels:
         notes: list[str] = []
-        self._failed = False
+        warnings: list[str] = []
         base = self.embedding.label(transcript, spec)
         names, conf = list(base.names), list(base.confidence or [1.0] * len(base.names))
         starts = [i for i in range(1, len(names)) if names[i] != names[i - 1]]
@@ -199,7 +201,7 @@ class HybridSegmenter:
             if np.mean(conf[lo - 1 : hi + 1]) >= self.threshold or hi <= lo:
                 continue
             before, after = names[b - 1], names[b]
-            choice = self._ask(transcript, before, after, lo - 1, hi, notes)
+            choice = self._ask(transcript, before, after, lo - 1, hi, notes, warnings)
             if choice is None or choice == b:
                 continue
             for i in range(min(b, choice), max(b, choice)):
@@ -207,12 +209,14 @@ class HybridSegmenter:
                 conf[i] = 0.5
             notes.append(f"boundary {before} -> {after} moved from line {b + 1} to {choice + 1} by the LLM")
             starts[k] = choice
-        return Labels(names, conf, notes=notes)
+        return Labels(names, conf, notes=notes, warnings=warnings)
 
-    def _ask(self, transcript, before: str, after: str, first: int, last: int, notes: list[str]) -> int | None:
+    def _ask(self, transcript, before: str, after: str, first: int, last: int, notes: list[str],
+             warnings: list[str]) -> int | None:
         """Index of the first utterance of `after` in first+1..last, or None when the reply is unusable.
-        After the backend has failed once, no more questions are sent (each would wait out its retries)."""
-        if self._failed:
+        After the backend has failed once (a warning), no more questions are sent (each would wait out
+        its retries)."""
+        if warnings:
             return None
         try:
             data, _ = chat_object(self.llm, boundary_request(transcript, before, after, first, last))
@@ -221,8 +225,8 @@ class HybridSegmenter:
             notes.append(f"LLM boundary reply unusable ({e}); kept the embedding boundary")
             return None
         except CallphaseError as e:
-            self._failed = True
             notes.append(f"LLM failed ({e}); kept this and the remaining embedding boundaries")
+            warnings.append(notes[-1])
             return None
         if not first + 1 <= line <= last:
             notes.append(f"LLM boundary line {line + 1} outside {first + 2}-{last + 1}; kept the embedding boundary")

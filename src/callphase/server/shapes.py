@@ -12,8 +12,8 @@ def ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
-def _confidence(u) -> float:
-    return round(sum(w.probability or 1.0 for w in u.words) / len(u.words), 4) if u.words else 1.0
+def _mean_confidence(words: list[dict[str, Any]], empty: float | None = 1.0) -> float | None:
+    return round(sum(w["confidence"] for w in words) / len(words), 4) if words else empty
 
 
 def _words(utterance, speakers: bool) -> list[dict[str, Any]]:
@@ -22,6 +22,14 @@ def _words(utterance, speakers: bool) -> list[dict[str, Any]]:
              "speaker": utterance.speaker if speakers else None,
              "channel": str(utterance.channel) if utterance.channel is not None else None}
             for w in utterance.words]
+
+
+def _utterance(u, default_speaker: str | None = None) -> dict[str, Any]:
+    """An utterance (AssemblyAI: a sentence, or an utterance with `default_speaker` for a missing one)."""
+    words = _words(u, True)
+    return {"text": u.text, "start": ms(u.start), "end": ms(u.end), "confidence": _mean_confidence(words),
+            "speaker": u.speaker or default_speaker, "channel": str(u.channel) if u.channel is not None else None,
+            "words": words}
 
 
 def transcript_object(job: dict[str, Any], audio_url: str) -> dict[str, Any]:
@@ -43,7 +51,7 @@ def transcript_object(job: dict[str, Any], audio_url: str) -> dict[str, Any]:
     out.update({
         "text": " ".join(u.text for u in transcript.utterances),
         "words": words,
-        "confidence": round(sum(w["confidence"] for w in words) / len(words), 4) if words else None,
+        "confidence": _mean_confidence(words, empty=None),
         "audio_duration": int(round(transcript.duration)),
         "language_code": transcript.language or request.get("language_code"),
         "speech_model_used": transcript.source,
@@ -52,10 +60,7 @@ def transcript_object(job: dict[str, Any], audio_url: str) -> dict[str, Any]:
                       "notes": transcript.notes},
     })
     if speakers:
-        out["utterances"] = [{"speaker": u.speaker or "A", "text": u.text, "start": ms(u.start), "end": ms(u.end),
-                              "confidence": _confidence(u),
-                              "channel": str(u.channel) if u.channel is not None else None,
-                              "words": _words(u, True)} for u in transcript.utterances]
+        out["utterances"] = [_utterance(u, default_speaker="A") for u in transcript.utterances]
     chapters = job["result"].get("chapters")
     if chapters:
         out["chapters"] = [{"gist": p["name"], "headline": p["name"], "summary": p["summary"],
@@ -65,10 +70,7 @@ def transcript_object(job: dict[str, Any], audio_url: str) -> dict[str, Any]:
 
 
 def sentences(transcript: Transcript) -> list[dict[str, Any]]:
-    return [{"text": u.text, "start": ms(u.start), "end": ms(u.end),
-             "confidence": _confidence(u),
-             "speaker": u.speaker, "channel": str(u.channel) if u.channel is not None else None,
-             "words": _words(u, True)} for u in transcript.utterances]
+    return [_utterance(u) for u in transcript.utterances]
 
 
 def paragraphs(transcript: Transcript) -> list[dict[str, Any]]:
@@ -82,9 +84,9 @@ def paragraphs(transcript: Transcript) -> list[dict[str, Any]]:
             p["words"] += _words(u, True)
         else:
             out.append({"text": u.text, "start": ms(u.start), "end": ms(u.end), "speaker": u.speaker,
-                        "confidence": _confidence(u), "words": _words(u, True)})
+                        "words": _words(u, True)})
     for p in out:
-        p["confidence"] = round(sum(w["confidence"] for w in p["words"]) / len(p["words"]), 4) if p["words"] else 1.0
+        p["confidence"] = _mean_confidence(p["words"])
     return out
 
 

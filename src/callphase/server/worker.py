@@ -65,7 +65,7 @@ def work(folder: str, model: str, parent: int) -> None:
     store = Store(Path(folder))
     scratch = Path(folder) / "fetched"
     scratch.mkdir(exist_ok=True)
-    while os.getppid() == parent:
+    while True:  # _watch ends this process when the server is gone
         job = store.claim(os.getpid())
         if job is None:
             time.sleep(0.3)
