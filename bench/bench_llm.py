@@ -27,8 +27,13 @@ def transcript_for(case: str):
     cache = OUT / f"{case}.transcript.json"
     if cache.is_file():
         return Transcript.model_validate_json(cache.read_text())
-    path = ROOT / "demo" / "call.mp3" if case == "demo" else five_minute_call()
-    transcript = load_transcript(path, {"asr": {"model": "base", "language": "en"}})
+    if case == "demo":
+        from callphase import demo
+
+        with demo.audio() as path:
+            transcript = load_transcript(path, {"asr": {"model": "base", "language": "en"}})
+    else:
+        transcript = load_transcript(five_minute_call(), {"asr": {"model": "base", "language": "en"}})
     OUT.mkdir(parents=True, exist_ok=True)
     cache.write_text(transcript.model_dump_json())
     return transcript

@@ -1,4 +1,5 @@
-"""Segmentation benchmark: the embedding segmenter alone, with and without the bundled `star` phase model,
+"""Segmentation benchmark: the embedding segmenter alone, with no phase model, the bundled `support` one
+(the default for these phases) and the bundled `star` one,
 on the demo call and the 5-minute generated call (transcripts from bench_llm.transcript_for, cached in
 bench/out). Prints seconds per call and per 5 minutes of audio (target: under 1 s), warm (models loaded,
 median of --repeat runs) and first (the first run of each case; for the first case it includes
@@ -34,9 +35,10 @@ def main() -> None:
 
     spec = PhaseSpec.parse(PHASES)
     transcripts = {case: transcript_for(case) for case in args.cases.split(",")}
-    for label in ("embedding", "embedding + star"):
+    for label in ("embedding", "embedding + support", "embedding + star"):
         t = time.perf_counter()
-        segmenter = EmbeddingSegmenter(model=get_phase_model("star") if "star" in label else None)
+        name = label.partition(" + ")[2]
+        segmenter = EmbeddingSegmenter(model=get_phase_model(name) if name else None)
         for case, transcript in transcripts.items():
             segment(transcript, spec, segmenter)
             first = time.perf_counter() - t

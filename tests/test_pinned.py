@@ -1,5 +1,7 @@
 """The `--no-llm` phases JSON of the demo call and of the suite's generated calls, byte for byte as the code
 before `analyze` became the one pipeline entry wrote them (tests/data/pinned, made at commit a2a050c).
+They pin the similarity path (`--phase-model none`, the default until the bundled `support` phase model;
+test_phasemodel.py tests that one), or the `star` model where the case names it.
 
 Two halves, because Whisper's int8 arithmetic may round differently on another CPU (AVX-512 vs AVX2):
 - transcript -> phases: each pinned transcript through `callphase.analyze` gives the pinned phases. Pure
@@ -28,7 +30,7 @@ def dumped(result) -> str:
     return json.dumps(result.to_json(), indent=1, ensure_ascii=False) + "\n"
 
 
-NO_LLM = {"llm": {"backend": "none"}}
+NO_LLM = {"llm": {"backend": "none"}, "segmenter": {"phase_model": "none"}}
 CASES = {  # pinned name: (phases, options) the pinned run used
     "demo": (demo.spec(), NO_LLM),
     "card": (PHASES, NO_LLM),
@@ -60,11 +62,12 @@ def calls(card_call, stereo_call, hold_call):
 
 
 @pytest.mark.parametrize("name, args", [
-    ("demo", ["demo", "--no-llm", "--quiet"]),
-    ("card", ["segment", "{card}", "--phases", PHASES, "--model", "tiny", "--no-llm", "--quiet"]),
+    ("demo", ["demo", "--no-llm", "--phase-model", "none", "--quiet"]),
+    ("card", ["segment", "{card}", "--phases", PHASES, "--model", "tiny", "--no-llm", "--phase-model", "none", "--quiet"]),
     ("stereo", ["segment", "{stereo}", "--phases", PHASES, "--model", "tiny", "--channels", "agent,customer",
-                "--no-llm", "--quiet"]),
-    ("hold", ["segment", "{hold}", "--phases", PHASES, "--other", "Hold", "--model", "tiny", "--no-llm", "--quiet"]),
+                "--no-llm", "--phase-model", "none", "--quiet"]),
+    ("hold", ["segment", "{hold}", "--phases", PHASES, "--other", "Hold", "--model", "tiny", "--no-llm",
+              "--phase-model", "none", "--quiet"]),
 ])
 def test_the_cli_writes_and_prints_the_pinned_phases(name, args, calls, tmp_path):
     args = [a.format(**calls) for a in args]

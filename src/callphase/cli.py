@@ -1,4 +1,4 @@
-"""Command line: `callphase segment | transcribe | demo | eval | llm-serve`. Each command maps its flags
+"""Command line: `callphase segment | transcribe | demo | eval | train | serve | llm-serve`. Each command maps its flags
 to `Options` and hands the call to `callphase.analyze` (the one pipeline run; `transcribe` to its
 transcript stage); it wires no stages itself. Results on stdout or in --out; progress, notes and errors on
 stderr. Bad input: one `error:` line, with the flag that fixes it, and exit code 2."""
@@ -97,7 +97,7 @@ FLAGS = {
     "asr.model": "--model", "asr.language": "--language", "segmenter.name": "--segmenter",
     "segmenter.phase_model": "--phase-model", "llm.backend": "--llm", "llm.base_url": "--llm-base-url",
     "speakers.channel_names": "--channels", "speakers.mono": "--mono", "speakers.speakers": "--speakers",
-    "out": "--out", "force": "--force", "server.api_key": "--api-key-env",
+    "out": "--out", "force": "--force", "server.api_key": "--api-key-env", "calls": "CALLS",
 }
 
 
@@ -139,7 +139,7 @@ def _phase_spec(phases: str | None, phases_file: Path | None, **overrides) -> Ph
 def _options(
     model: str = "base", language: str | None = None, beam_size: int = 1, no_vad: bool = False,
     mono: bool = False, channels: str | None = None, speakers: int = 2, roles: bool = False,
-    segmenter: str = "embedding", phase_model: str | None = None,
+    segmenter: str = "embedding", phase_model: str | None = "auto",
     llm: str | None = None, no_llm: bool = False, llm_base_url: str | None = None,
 ) -> Options:
     """Flags -> Options: the only thing a command does before handing the call to the pipeline."""
@@ -213,7 +213,7 @@ MonoOpt = typer.Option(False, "--mono", help="mix all channels into one (stereo 
 ChannelsOpt = typer.Option(None, "--channels", help="names of the left and right channel of a stereo call, e.g. agent,customer (default A,B)")
 SpeakersOpt = typer.Option(2, "--speakers", min=1, max=10, help="mono calls: diarize into this many speakers (1: no diarization)")
 RolesOpt = typer.Option(False, "--roles", help="name the two speakers Agent and Customer by who greets and who asks (see transcript metrics.role_reason)")
-PhaseModelOpt = typer.Option(None, "--phase-model", help="star (trained on STAR task dialogues; see README) or a .npz phase model: learned scores for phases it knows")
+PhaseModelOpt = typer.Option("auto", "--phase-model", help="auto (the bundled support model for Introduction, Complaint, Resolution, Goodbye and their aliases; similarity for other phases), support, star (STAR task dialogues), none (similarity only) or a .npz from `callphase train`")
 NoVadOpt = typer.Option(False, "--no-vad", help="transcribe everything, also long silence and hold music (default: speech only, non-speech reported)")
 LLMOpt = typer.Option(None, "--llm", help="auto (default: local if installed) | local | local:PATH.gguf | openai:MODEL | none; default from $CALLPHASE_LLM")
 NoLLMOpt = typer.Option(False, "--no-llm", help="no language model: extractive summaries, keyword chapter titles")
@@ -311,6 +311,7 @@ def demo(
     llm: str | None = LLMOpt,
     no_llm: bool = NoLLMOpt,
     llm_base_url: str | None = BaseURLOpt,
+    phase_model: str | None = PhaseModelOpt,
     quiet: bool = QuietOpt,
     json_logs: bool = JsonOpt,
 ) -> None:
@@ -318,7 +319,8 @@ def demo(
     from . import demo as bundled
 
     with Reporter(quiet, json_logs) as reporter:
-        options = _options(model, "en", roles=True, llm=llm, no_llm=no_llm, llm_base_url=llm_base_url)
+        options = _options(model, "en", roles=True, phase_model=phase_model, llm=llm, no_llm=no_llm,
+                           llm_base_url=llm_base_url)
         if out is not None:
             outputs.check(out, _output_names("call", "phases"), force)
         with bundled.audio() as path:
@@ -349,13 +351,42 @@ def _demo_table(result: CallResult, model: str, truth: dict) -> None:
     Console(stderr=True).print(table)
 
 
+@app.command()
+def train(
+    calls: list[Path] = typer.Argument(..., help="labelled calls: CALL.transcript.json whose utterances carry `phase`, "
+                                                 "or captions / a transcript with the seed JSON beside it as CALL.phases.json"),
+    out: Path = typer.Option(..., "--out", help="where to write the phase model (.npz), for --phase-model PATH"),
+    force: bool = ForceOpt,
+    quiet: bool = QuietOpt,
+    json_logs: bool = JsonOpt,
+) -> None:
+    """Train a phase model on your own labelled calls (phases in the order they first appear)."""
+    from .errors import CallphaseError
+
+    with Reporter(quiet, json_logs) as reporter:
+        if out.suffix != ".npz":
+            raise CallphaseError(f"{out}: a phase model is written as .npz", option="out")
+        if out.exists() and not force:
+            raise CallphaseError(f"{out} exists: --force replaces it", option="out")
+        if not out.parent.is_dir():
+            raise CallphaseError(f"{out.parent} is not a folder", option="out")
+        from .segment.training import train_files
+
+        model, counts = train_files(calls)
+        tmp = out.with_name(f".{out.stem}.tmp.npz")  # np.savez adds .npz to names without it
+        model.save(tmp)
+        tmp.replace(out)
+        reporter.event("trained", out=str(out), calls=len(calls), phases=counts)
+    print(json.dumps({"out": str(out), "calls": len(calls), "utterances_per_phase": counts}))
+
+
 @app.command("eval")
 def eval_(
-    dataset: str = typer.Option("star-text", "--set", help="star-text (dialogues as text), star-spoken (rendered calls through ASR) or star-chapters (auto chapters on joined dialogues)"),
+    dataset: str = typer.Option("star-text", "--set", help="star-text (dialogues as text), star-spoken (rendered calls through ASR), star-chapters (auto chapters on joined dialogues), support-text or support-spoken (callphase's own support calls)"),
     split: str = typer.Option("both", "--split", help="dev, test or both"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="at most this many calls per split (star-spoken: 40 unless given)"),
     phase_model: str | None = PhaseModelOpt,
-    model: str = typer.Option("tiny", "--model", help="ASR model for star-spoken"),
+    model: str = typer.Option("tiny", "--model", help="ASR model for star-spoken and support-spoken"),
     by_domain: bool = typer.Option(False, "--by-domain", help="a row per STAR domain too"),
     segmenter_name: str = typer.Option("embedding", "--segmenter", help="embedding | llm | hybrid"),
     llm: str | None = typer.Option(None, "--llm", help="LLM for --segmenter llm/hybrid: local | local:PATH.gguf | openai:MODEL"),
@@ -367,13 +398,15 @@ def eval_(
 ) -> None:
     """Score a segmenter on a labelled set: accuracy, boundary error, Pk, WindowDiff, validity, speed."""
     from .chapters import TopicSegmenter
+    from .evaluation import support
     from .evaluation.datasets import chapter_items, spoken_items, text_items
     from .evaluation.runner import evaluate, evaluate_chapters
     from .evaluation.training import SPOKEN_EVAL_CALLS
 
+    sets = ("star-text", "star-spoken", "star-chapters", "support-text", "support-spoken")
     with Reporter(quiet, json_logs) as reporter:
-        if dataset not in ("star-text", "star-spoken", "star-chapters") or split not in ("dev", "test", "both"):
-            raise _fail(reporter, "--set must be star-text, star-spoken or star-chapters, --split dev, test or both")
+        if dataset not in sets or split not in ("dev", "test", "both"):
+            raise _fail(reporter, f"--set must be {', '.join(sets)}; --split dev, test or both")
         reports = {}
         if dataset == "star-chapters":
             segmenter = TopicSegmenter()
@@ -387,11 +420,14 @@ def eval_(
             else:
                 if dataset == "star-text":
                     items = text_items(part, limit, star)
+                elif dataset.startswith("support"):
+                    items = support.text_items(part) if dataset == "support-text" else support.spoken_items(part, model)
+                    items = items[:limit]
                 else:
                     items = spoken_items(part, limit or SPOKEN_EVAL_CALLS, model, path=star)
                 reports[part] = evaluate(items, segmenter, by_domain)
             reporter.event("evaluated", split=part, **reports[part]["overall"])
-    name = segmenter.name + (f" + phase model {phase_model}" if phase_model else "")
+    name = segmenter.name + (f" + phase model {phase_model}" if phase_model not in (None, "none") else "")
     if dataset == "star-chapters":
         if not quiet and not json_logs:
             from rich.console import Console

@@ -69,9 +69,11 @@ class SegmenterOptions:
 
     # "embedding" (default: sentence embeddings, best ordered path), "llm" or "hybrid" (both need an LLM).
     name: str = "embedding"
-    # A phase model that sharpens the embedding scores: "star" (bundled) or the path of a saved .npz;
-    # used only when it has a phase for every phase asked for. None: similarity only.
-    phase_model: str | None = None
+    # A phase model that sharpens the embedding scores, used only when it has a phase for every phase
+    # asked for: "auto" (the bundled `support` model, for the seed's Introduction, Complaint, Resolution,
+    # Goodbye and their aliases), "support", "star" (STAR task dialogues), the path of a .npz from
+    # `callphase train`, or "none" (None too): similarity only.
+    phase_model: str | None = "auto"
 
 
 @dataclass

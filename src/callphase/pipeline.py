@@ -45,7 +45,7 @@ def analyze(
     llm = make_llm(opts.llm)
     segmenter = make_segmenter(opts, llm) if spec is not None else None
     notes = []
-    if spec is not None and opts.segmenter.phase_model and _phase_model(opts).columns(spec) is None:
+    if spec is not None and opts.segmenter.phase_model not in NO_MODEL + ("auto",) and _phase_model(opts).columns(spec) is None:
         notes.append(f"phase model {opts.segmenter.phase_model} has no phase for some of {', '.join(spec.names)}: "
                      "similarity only")
     timings: dict[str, float] = {}
@@ -114,10 +114,18 @@ def make_segmenter(options: Options, llm: LLM | None = None) -> Segmenter:
     return get_segmenter(options.segmenter.name, llm=llm, embedding=embedding)
 
 
+NO_MODEL = (None, "", "none")
+
+
 def _phase_model(options: Options):
+    """The phase model options name: "auto" is the bundled `support` model (the embedding segmenter uses a
+    model only for specs it has every phase of, so other phase lists get similarity alone)."""
     from .segment.phasemodel import get_phase_model
 
-    return get_phase_model(options.segmenter.phase_model) if options.segmenter.phase_model else None
+    name = options.segmenter.phase_model
+    if name in NO_MODEL:
+        return None
+    return get_phase_model("support" if name == "auto" else name)
 
 
 def _phases(transcript: Transcript, spec: PhaseSpec, segmenter: Segmenter, llm: LLM | None,

@@ -1,49 +1,24 @@
 """Training phase models (segment/phasemodel.py holds what a run uses: features, PhaseModel, load).
 
-`python -m callphase.evaluation.training build` re-trains the bundled `star` model on the STAR dev split
-(see phasemodel.py's docstring for what goes in and what it measured). Evaluation code: the runtime never
-imports it.
+`python -m callphase.evaluation.training build` re-trains the bundled `star` model on the STAR dev split,
+`... build-support` the bundled `support` model on the dev calls of callphase's own support-call set
+(support.py), and `... curve` measures how many labelled calls a model trained from scratch needs to beat
+the default (README). `callphase train` is segment/training.py (the trainer both use).
+Evaluation code: the runtime never imports it.
 """
 from __future__ import annotations
 
+import json
+import random
+import statistics
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from ..models import load_embedder
 from ..segment import phasemodel
-from ..segment.phasemodel import CONTEXT, GRAMS, PhaseModel, _log_softmax, features, get_phase_model
-from ..types import Utterance
+from ..segment.phasemodel import get_phase_model
+from ..segment.training import DEFAULT_L2, examples_of, train
 from .datasets import STAR_SPEC, spoken_items, text_items
-
-
-def train(examples: list[tuple[np.ndarray, list[Utterance], float, list[str]]], names: list[str],
-          l2: float = 1e-4, epochs: int = 400, lr: float = 0.05, context: int = CONTEXT, grams: int = GRAMS,
-          weights: list[float] | None = None) -> PhaseModel:
-    """Fit on (embeddings, utterances, duration, gold label per utterance) per call; `weights`: one per call
-    (default 1), how much each of its utterances counts."""
-    x = np.vstack([features(v, u, d, context, grams) for v, u, d, _ in examples])
-    y = np.concatenate([[names.index(label) for label in labels] for *_, labels in examples])
-    share = np.concatenate([np.full(len(labels), w, np.float32)
-                            for (*_, labels), w in zip(examples, weights or [1.0] * len(examples))])
-    share /= share.sum()
-    k = len(names)
-    onehot = np.eye(k, dtype=np.float32)[y]
-    w, b = np.zeros((x.shape[1], k), np.float32), np.zeros(k, np.float32)
-    moments = [[np.zeros_like(w), np.zeros_like(w)], [np.zeros_like(b), np.zeros_like(b)]]
-    for step in range(1, epochs + 1):
-        z = x @ w + b
-        p = np.exp(_log_softmax(z))
-        g = (p - onehot) * share[:, None]
-        for param, grad, (m, v) in ((w, x.T @ g + l2 * w, moments[0]), (b, g.sum(axis=0), moments[1])):
-            m *= 0.9
-            m += 0.1 * grad
-            v *= 0.999
-            v += 0.001 * grad * grad
-            param -= lr * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
-    return PhaseModel(list(names), w, b, context, grams=grams)
-
 
 SPOKEN_EVAL_CALLS = 40  # the first dev dialogues, kept out of training: `callphase eval --set star-spoken`
 SPOKEN_TRAIN_CALLS = 300
@@ -69,12 +44,90 @@ def build(out: Path | None = None, spoken: int = SPOKEN_TRAIN_CALLS) -> dict[str
     model.aliases = True
     model.save(out or Path(phasemodel.__file__).with_name(phasemodel.STAR_MODEL))
     get_phase_model.cache_clear()
-    labels = [label for *_, labels in text + speech for label in labels]
+    labels = [label for e in text + speech for label in e[3]]
     return {n: labels.count(n) for n in STAR_SPEC.names}
+
+
+SUPPORT_MODELS = ("tiny", "base")  # each spoken dev call as both packaged Whisper models hear it
+SUPPORT_L2 = DEFAULT_L2
+
+
+def pairs(items) -> list[tuple]:
+    """(transcript, gold labels) of each EvalItem, as segment.training takes them."""
+    return [(item.transcript, item.gold_labels) for item in items]
+
+
+def support_examples(calls: list[str] | None = None, spoken: tuple[str, ...] = SUPPORT_MODELS, encoder=None):
+    """(examples, weights) from support-set dev calls (ids `calls`, default all dev): as text (weight 1)
+    and through each ASR model of `spoken` (weight SPOKEN_WEIGHT)."""
+    from . import support
+
+    encoder = encoder or load_embedder()
+    text = examples_of(pairs(support.text_items("dev", calls)), encoder)
+    speech = [e for model in spoken for e in examples_of(pairs(support.spoken_items("dev", model, calls)), encoder)]
+    return text + speech, [1.0] * len(text) + [float(SPOKEN_WEIGHT)] * len(speech)
+
+
+def build_support(out: Path | None = None) -> dict[str, int]:
+    """Train the bundled `support` model on the support set's dev calls (text, tiny and base transcripts)."""
+    from . import support
+
+    examples, weights = support_examples()
+    model = train(examples, support.SPEC.names, l2=SUPPORT_L2, weights=weights, roles=True)
+    model.aliases = True
+    model.save(out or Path(phasemodel.__file__).with_name(phasemodel.SUPPORT_MODEL))
+    get_phase_model.cache_clear()
+    labels = [label for e in examples for label in e[3]]
+    return {n: labels.count(n) for n in support.SPEC.names}
+
+
+def curve(sizes=(2, 4, 8, 16, 23), repeats: int = 3, model: str = "base", seed: int = 0) -> list[dict]:
+    """How many labelled calls a model trained from scratch needs to beat the default. Dev calls are cut in
+    two halves by domain (bank, shop, sub vs tech, tel, trav, util); a model trained on k calls of one half
+    (as text and through `model`, as `callphase train` would get them, `repeats` random draws) is scored
+    through `model` on the other half, against the default there: similarity alone, and the `support`
+    model trained on the first half only (what the bundled one is to calls of another company)."""
+    from ..segment.embedding import EmbeddingSegmenter
+    from . import support
+    from .runner import evaluate
+
+    encoder = load_embedder()
+    dev = [c for c in support.scripts() if c["split"] == "dev"]
+    halves = ([c["id"] for c in dev if c["domain"] in ("card_bank", "ecommerce", "subscriptions")],
+              [c["id"] for c in dev if c["domain"] not in ("card_bank", "ecommerce", "subscriptions")])
+    rows = []
+
+    def score(seg, ids):
+        return evaluate(support.spoken_items("dev", model, ids), seg)["overall"]
+
+    for half, (a, b) in enumerate((halves, halves[::-1])):
+        plain = score(EmbeddingSegmenter(encoder=encoder), b)
+        examples, weights = support_examples(a, (model,), encoder)
+        bundled = train(examples, support.SPEC.names, l2=SUPPORT_L2, weights=weights, roles=True)
+        rows.append({"scored_on": sorted({i.split("-")[0] for i in b}), "calls": 0, "similarity": plain,
+                     "support_other_half": score(EmbeddingSegmenter(model=bundled, encoder=encoder), b)})
+        rng = random.Random(seed)
+        for k in sizes:
+            if k > len(b):
+                continue
+            runs = []
+            for _ in range(repeats):
+                pick = rng.sample(b, k)
+                examples, weights = support_examples(pick, (model,), encoder)
+                own = train(examples, support.SPEC.names, l2=SUPPORT_L2, weights=weights, roles=True)
+                rest = [i for i in b if i not in pick]
+                runs.append(score(EmbeddingSegmenter(model=own, encoder=encoder), rest))
+            rows.append({"scored_on": half, "calls": k, **{m: statistics.median(r[m] for r in runs)
+                                                           for m in ("utterance_accuracy", "boundary_mae")}})
+    return rows
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["build"]:
         print(build())
+    elif sys.argv[1:] == ["build-support"]:
+        print(build_support())
+    elif sys.argv[1:] == ["curve"]:
+        print(json.dumps(curve(), indent=1))
     else:
-        print("usage: python -m callphase.evaluation.training build")
+        print("usage: python -m callphase.evaluation.training build | build-support | curve")

@@ -7,7 +7,7 @@ import numpy as np
 from ..models import load_embedder
 from ..types import PhaseSpec, Transcript
 from . import Labels
-from .phasemodel import PhaseModel
+from .phasemodel import PhaseModel, utterance_roles
 from .validate import best_path
 
 # Bare phase names say little to an embedding model. Common contact-centre names get a line of typical
@@ -58,7 +58,7 @@ class EmbeddingSegmenter:
 
     Scores: similarities centred per phase over the call (query and passage embeddings sit on different
     levels), then per utterance (which phase fits it best), times `temperature`. With a `model` (a
-    PhaseModel, e.g. the bundled `star` one) that has a column for every phase of the spec, the scores
+    PhaseModel: the bundled `support` one is the pipeline's default) that has a column for every phase of the spec, the scores
     become the model's log-probabilities plus `similarity_weight` times the similarity scores, and a label
     change costs `model_switch_cost` (both tuned on the STAR dev split: README).
     When the spec says `require_all`, each phase the path passes over costs `skip_cost`.
@@ -77,7 +77,9 @@ class EmbeddingSegmenter:
         model: PhaseModel | None = None,
         similarity_weight: float = 0.3,
         model_switch_cost: float = 1.0,
+        turn_cost: float = 0.0,
     ):
+        self.turn_cost = turn_cost
         self.skip_cost = skip_cost
         self.switch_cost = switch_cost
         self.temperature = temperature
@@ -106,8 +108,17 @@ class EmbeddingSegmenter:
         z = z * self.temperature
         columns = self.model.columns(spec) if self.model else None
         if columns is not None:
-            z = self.model.log_probs(utterances, transcript.utterances, transcript.duration, columns) + self.similarity_weight * z
+            roles = utterance_roles(transcript) if self.model.roles else None
+            z = (self.model.log_probs(utterances, transcript.utterances, transcript.duration, columns, roles)
+                 + self.similarity_weight * z)
         return np.hstack([z, np.full((len(z), 1), self.other_score)])
+
+    def switch_costs(self, transcript: Transcript, cost: float) -> np.ndarray:
+        """The cost of a phase change before each utterance: `cost`, plus `turn_cost` where the same
+        speaker goes on talking (a phase boundary falls on a turn change unless the text says otherwise)."""
+        speakers = [u.speaker for u in transcript.utterances]
+        same = np.array([i > 0 and s is not None and s == speakers[i - 1] for i, s in enumerate(speakers)])
+        return cost + self.turn_cost * same
 
     def uses_model(self, spec: PhaseSpec) -> bool:
         return self.model is not None and self.model.columns(spec) is not None
@@ -115,7 +126,8 @@ class EmbeddingSegmenter:
     def label(self, transcript: Transcript, spec: PhaseSpec) -> Labels:
         scores = self.scores(transcript, spec)
         switch_cost = self.model_switch_cost if self.uses_model(spec) else self.switch_cost
-        path = best_path(scores, spec.ordered, switch_cost, self.skip_cost if spec.require_all else 0.0)
+        path = best_path(scores, spec.ordered, self.switch_costs(transcript, switch_cost),
+                         self.skip_cost if spec.require_all else 0.0)
         chosen = scores[np.arange(len(path)), path]
         rest = scores.copy()
         rest[np.arange(len(path)), path] = -np.inf

