@@ -158,16 +158,22 @@ def _domain(dialogue: dict) -> str:
     return (dialogue["domains"] or ["none"])[0] or "none"
 
 
+def read_aloud(turns: list[dict], source: str) -> Transcript:
+    """A transcript of {speaker, text} turns with times from reading speed: 0.4 s per word, 0.5 s pauses."""
+    t, utts = 0.0, []
+    for i, turn in enumerate(turns):
+        length = 0.4 * max(1, len(turn["text"].split()))
+        utts.append(Utterance(index=i, start=round(t, 3), end=round(t + length, 3), text=turn["text"],
+                              speaker=turn["speaker"]))
+        t += length + 0.5
+    return Transcript(duration=round(t, 3), utterances=utts, source=source)
+
+
 def text_items(split: str = "dev", limit: int | None = None, path: str | Path | None = None) -> list[EvalItem]:
     items = []
     for d in star_dialogues(split, path):
-        t, utts = 0.0, []
-        for i, turn in enumerate(d["turns"]):
-            length = 0.4 * max(1, len(turn["text"].split()))
-            utts.append(Utterance(index=i, start=round(t, 3), end=round(t + length, 3), text=turn["text"],
-                                  speaker=turn["speaker"]))
-            t += length + 0.5
-        transcript = Transcript(duration=round(t, 3), utterances=utts, source=f"star:{d['id']}")
+        transcript = read_aloud(d["turns"], f"star:{d['id']}")
+        utts = transcript.utterances
         gold = gold_from_labels([u.start for u in utts], d["labels"], transcript.duration)
         items.append(EvalItem(str(d["id"]), _domain(d), transcript, STAR_SPEC, gold, d["labels"]))
         if limit and len(items) >= limit:

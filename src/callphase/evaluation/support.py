@@ -36,8 +36,8 @@ from pathlib import Path
 
 import yaml
 
-from ..types import PhaseSpec, Transcript, Utterance
-from .datasets import EvalItem, _to_16k
+from ..types import PhaseSpec, Transcript
+from .datasets import EvalItem, _to_16k, read_aloud
 from .gold import gold_from_labels, label_at
 
 PHASES = {"I": "Introduction", "C": "Complaint", "R": "Resolution", "G": "Goodbye"}
@@ -72,15 +72,9 @@ def _pick(split: str | None, ids) -> list[dict]:
 
 
 def text_item(call: dict) -> EvalItem:
-    t, utts = 0.0, []
-    for i, turn in enumerate(call["turns"]):
-        length = 0.4 * max(1, len(turn["text"].split()))
-        utts.append(Utterance(index=i, start=round(t, 3), end=round(t + length, 3), text=turn["text"],
-                              speaker=turn["speaker"]))
-        t += length + 0.5
-    transcript = Transcript(duration=round(t, 3), utterances=utts, source=f"support:{call['id']}")
+    transcript = read_aloud(call["turns"], f"support:{call['id']}")
     labels = [turn["phase"] for turn in call["turns"]]
-    gold = gold_from_labels([u.start for u in utts], labels, transcript.duration)
+    gold = gold_from_labels([u.start for u in transcript.utterances], labels, transcript.duration)
     return EvalItem(call["id"], call["domain"], transcript, SPEC, gold, labels)
 
 
