@@ -1,7 +1,7 @@
 """The `--no-llm` phases JSON of the demo call and of the suite's generated calls, byte for byte as the code
 before `analyze` became the one pipeline entry wrote them (tests/data/pinned, made at commit a2a050c).
-They pin the similarity path (`--phase-model none`, the default until the bundled `support` phase model;
-test_phasemodel.py tests that one), or the `star` model where the case names it.
+They pin the similarity path (`--phase-model none`, the default until the bundled `support` phase model),
+or the phase model the case names (`demo.support`: the default since then).
 
 Two halves, because Whisper's int8 arithmetic may round differently on another CPU (AVX-512 vs AVX2):
 - transcript -> phases: each pinned transcript through `callphase.analyze` gives the pinned phases. Pure
@@ -39,6 +39,7 @@ CASES = {  # pinned name: (phases, options) the pinned run used
     "card.unordered": (PhaseSpec.parse(PHASES, ordered=False), NO_LLM),
     "card.require_all": (PhaseSpec.parse(PHASES, require_all=True), NO_LLM),
     "card.star": (PHASES, {**NO_LLM, "segmenter": {"phase_model": "star"}}),
+    "demo.support": (demo.spec(), {"llm": {"backend": "none"}}),  # the default since issue 17
 }
 
 
@@ -63,6 +64,7 @@ def calls(card_call, stereo_call, hold_call):
 
 @pytest.mark.parametrize("name, args", [
     ("demo", ["demo", "--no-llm", "--phase-model", "none", "--quiet"]),
+    ("demo.support", ["demo", "--no-llm", "--quiet"]),
     ("card", ["segment", "{card}", "--phases", PHASES, "--model", "tiny", "--no-llm", "--phase-model", "none", "--quiet"]),
     ("stereo", ["segment", "{stereo}", "--phases", PHASES, "--model", "tiny", "--channels", "agent,customer",
                 "--no-llm", "--phase-model", "none", "--quiet"]),
@@ -73,9 +75,9 @@ def test_the_cli_writes_and_prints_the_pinned_phases(name, args, calls, tmp_path
     args = [a.format(**calls) for a in args]
     result = run_cli(*args, "--out", tmp_path)
     assert result.returncode == 0, result.stderr
-    stem = "call" if name == "demo" else Path(args[1]).stem
+    stem = "call" if name.startswith("demo") else Path(args[1]).stem
     transcript = (tmp_path / f"{stem}.transcript.json").read_text(encoding="utf-8")
-    if transcript != (PINNED / f"{name}.transcript.json").read_text(encoding="utf-8"):
+    if transcript != (PINNED / f"{name.split('.')[0]}.transcript.json").read_text(encoding="utf-8"):
         pytest.skip("Whisper's transcript differs from the pinned one on this CPU; "
                     "test_pinned_transcripts_give_the_pinned_phases pins the rest")
     pinned = (PINNED / f"{name}.phases.json").read_text(encoding="utf-8")
