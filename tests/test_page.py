@@ -1,0 +1,110 @@
+"""Issue 18, first part: the call's page (CALL.html), opened in a real browser: Debian's chromium driven by
+playwright. Positions on the timeline, seeking by click and by keyboard, highlighting while it plays, and
+reading with JavaScript off."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PHASES
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def card_page(card_call, tmp_path_factory):
+    """The suite's card call segmented into DIR: (DIR/card_call.html, phases JSON, transcript JSON)."""
+    out = tmp_path_factory.mktemp("page")
+    result = subprocess.run([sys.executable, "-m", "callphase", "segment", str(card_call[0]), "--phases", PHASES,
+                             "--model", "tiny", "--no-llm", "--quiet", "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return (out / "card_call.html", json.loads((out / "card_call.phases.json").read_text()),
+            json.loads((out / "card_call.transcript.json").read_text()))
+
+
+def opened(browser, path: Path, **context):
+    page = browser.new_context(**context).new_page()
+    page.goto(path.as_uri())
+    return page
+
+
+def test_the_timeline_puts_each_phase_where_it_is(browser, card_page, tmp_path):
+    path, phases, transcript = card_page
+    page = opened(browser, path, viewport={"width": 1200, "height": 900})
+    bar = page.locator(".bar.phases").bounding_box()
+    spans = page.locator(".bar.phases > a")
+    assert spans.count() == len(phases["phases"])
+    duration = transcript["duration"]
+    for k, p in enumerate(phases["phases"]):
+        box = spans.nth(k).bounding_box()
+        assert spans.nth(k).inner_text() == p["name"]
+        assert abs((box["x"] - bar["x"]) / bar["width"] - p["start_time"] / duration) <= 0.01
+        assert abs((box["x"] + box["width"] - bar["x"]) / bar["width"] - p["end_time"] / duration) <= 0.01
+    page.screenshot(path=str(tmp_path / "card_call.png"), full_page=True)
+    assert (tmp_path / "card_call.png").stat().st_size > 10_000
+
+
+def test_clicking_a_phase_or_an_utterance_seeks_and_the_utterance_playing_is_highlighted(browser, card_page):
+    path, phases, transcript = card_page
+    page = opened(browser, path)
+    page.wait_for_function("document.getElementById('audio').readyState >= 1")  # the linked mp3 loaded
+    third = phases["phases"][2]
+    page.locator(".bar.phases > a").nth(2).click()
+    assert abs(page.evaluate("document.getElementById('audio').currentTime") - third["start_time"]) < 0.05
+    u = transcript["utterances"][4]
+    page.locator(f"#u-{u['index']} a.ts").click()
+    assert abs(page.evaluate("document.getElementById('audio').currentTime") - u["start"]) < 0.05
+    page.wait_for_selector(f"#u-{u['index']}.current")  # highlighted once the seek lands
+    assert page.locator("li.current").count() == 1
+    # keyboard: the phases are links in tab order; Enter on one seeks like a click
+    page.locator(".bar.phases > a").nth(1).focus()
+    page.keyboard.press("Enter")
+    assert abs(page.evaluate("document.getElementById('audio').currentTime") - phases["phases"][1]["start_time"]) < 0.05
+
+
+def test_reading_needs_no_javascript(browser, card_page):
+    path, phases, transcript = card_page
+    page = opened(browser, path, java_script_enabled=False)
+    assert page.locator(".bar.phases > a").count() == len(phases["phases"])
+    assert page.locator("ol.utts li").count() == len(transcript["utterances"])
+    for k, p in enumerate(phases["phases"]):
+        assert page.locator(f"#phase-{k} h2 a").inner_text() == p["name"]
+    assert page.locator(".downloads a").count() == 3
+    assert page.locator("audio track[kind=captions]").count() == 1
+    html = path.read_text()
+    assert "http://" not in html and "https://" not in html  # nothing fetched from anywhere
+
+
+def test_the_page_audio_is_linked_embedded_or_left_out(card_call, card_text, tmp_path):
+    """Without a browser: what --page-audio puts into the page, and a bad value refused before any work."""
+    from callphase.captions import to_vtt
+
+    def segment(source, *flags):
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        r = subprocess.run([sys.executable, "-m", "callphase", "segment", str(source), "--phases", PHASES, "--model", "tiny",
+                            "--no-llm", "--quiet", "--out", str(out), *flags], capture_output=True, text=True)
+        return r, out
+
+    r, out = segment(card_call[0], "--page-audio", "embed")
+    assert r.returncode == 0, r.stderr
+    html = (out / "card_call.html").read_text()
+    assert 'src="data:audio/mpeg;base64,' in html and "card_call.mp3" not in html.split("<audio", 1)[1].split(">", 1)[0]
+    vtt = tmp_path / "card.vtt"
+    vtt.write_text(to_vtt(card_text[0]))
+    r, out = segment(vtt)
+    assert r.returncode == 0, r.stderr
+    assert "<audio" not in (out / "card.html").read_text()  # captions in: nothing to play
+    r, out = segment(vtt, "--page-audio", "loud")
+    assert r.returncode == 2 and "--page-audio must be link, embed, none" in r.stderr and not out.exists()
