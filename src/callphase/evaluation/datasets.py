@@ -191,13 +191,7 @@ def spoken_items(
 ) -> list[EvalItem]:
     """The first `limit` dialogues of the split, rendered and transcribed (cached as JSON per dialogue and model).
     `skip` leaves out the first dialogues (the phase model trains on dev dialogues after the evaluated ones)."""
-    from ..audio import Audio
-    from ..options import ASROptions, SpeakerOptions
-    from ..transcribe import transcribe_audio
-
-    default_cache = Path.home() / ".cache" / "callphase" / "eval"
-    cache = Path(cache_dir) if cache_dir else Path(os.environ.get("CALLPHASE_EVAL_CACHE", default_cache))
-    cache.mkdir(parents=True, exist_ok=True)
+    cache = eval_cache(cache_dir)
     items = []
     for k, d in enumerate(star_dialogues(split, path)):
         if k < skip:
@@ -208,11 +202,7 @@ def spoken_items(
         if "transcript" not in saved or "turns" not in saved:
             call = render_call([{"speaker": t["speaker"], "text": t["text"]} for t in d["turns"]], seed=d["id"])
             if "transcript" not in saved:
-                # 8 kHz -> 16 kHz for Whisper, by PyAV's resampler as for any decoded file
-                audio = _to_16k(call.samples, call.sample_rate)
-                transcript = transcribe_audio(Audio(audio, 16000, call.sample_rate, 1), ASROptions(model=model, language="en"),
-                                              speakers=SpeakerOptions(speakers=1))  # phases need no speakers
-                saved["transcript"] = transcript.model_dump()
+                saved["transcript"] = transcribe_rendered(call, model, speakers=1).model_dump()  # phases need no speakers
             # turn times, not gold phases: gold follows the labelling rule of the day (caches from before
             # rule 0 get their times by rendering again, which is deterministic and takes a fraction of a second)
             saved["turns"] = [[round(t.start, 4), round(t.end, 4)] for t in call.turns]
@@ -225,6 +215,26 @@ def spoken_items(
         if len(items) >= limit:
             break
     return items
+
+
+def eval_cache(cache_dir: str | Path | None = None) -> Path:
+    """Where rendered-and-transcribed calls are cached: `cache_dir`, $CALLPHASE_EVAL_CACHE or
+    ~/.cache/callphase/eval (made if missing)."""
+    default = Path.home() / ".cache" / "callphase" / "eval"
+    cache = Path(cache_dir) if cache_dir else Path(os.environ.get("CALLPHASE_EVAL_CACHE", default))
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache
+
+
+def transcribe_rendered(call, model: str, speakers: int) -> Transcript:
+    """A rendered call (synth.RenderedCall) through ASR in English, resampled 8 -> 16 kHz by PyAV's
+    resampler as any decoded file is; `speakers` as SpeakerOptions takes it (1: no diarization)."""
+    from ..audio import Audio
+    from ..options import ASROptions, SpeakerOptions
+    from ..transcribe import transcribe_audio
+
+    audio = Audio(_to_16k(call.samples, call.sample_rate), 16000, call.sample_rate, 1)
+    return transcribe_audio(audio, ASROptions(model=model, language="en"), speakers=SpeakerOptions(speakers=speakers))
 
 
 def _to_16k(samples, rate: int):

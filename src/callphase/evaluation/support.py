@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -37,7 +36,7 @@ from pathlib import Path
 import yaml
 
 from ..types import PhaseSpec, Transcript
-from .datasets import EvalItem, _to_16k, read_aloud
+from .datasets import EvalItem, eval_cache, read_aloud, transcribe_rendered
 from .gold import gold_from_labels, label_at
 
 PHASES = {"I": "Introduction", "C": "Complaint", "R": "Resolution", "G": "Goodbye"}
@@ -99,13 +98,7 @@ def render(call: dict):
 def spoken_items(split: str | None = "dev", model: str = "base", ids=None, cache_dir: str | Path | None = None,
                  speakers: int = 2) -> list[EvalItem]:
     """The calls rendered and transcribed by `model` (cached per call, model and script text)."""
-    from ..audio import Audio
-    from ..options import ASROptions, SpeakerOptions
-    from ..transcribe import transcribe_audio
-
-    default = Path.home() / ".cache" / "callphase" / "eval"
-    cache = Path(cache_dir) if cache_dir else Path(os.environ.get("CALLPHASE_EVAL_CACHE", default))
-    cache.mkdir(parents=True, exist_ok=True)
+    cache = eval_cache(cache_dir)
     items = []
     for call in _pick(split, ids):
         digest = hashlib.sha256(json.dumps([call["turns"], voices(call["id"])]).encode()).hexdigest()[:10]
@@ -114,9 +107,7 @@ def spoken_items(split: str | None = "dev", model: str = "base", ids=None, cache
             saved = json.loads(key.read_text())
         else:
             rendered = render(call)
-            audio = Audio(_to_16k(rendered.samples, rendered.sample_rate), 16000, rendered.sample_rate, 1)
-            transcript = transcribe_audio(audio, ASROptions(model=model, language="en"),
-                                          speakers=SpeakerOptions(speakers=speakers))
+            transcript = transcribe_rendered(rendered, model, speakers)
             saved = {"transcript": transcript.model_dump(), "turns": [[t.start, t.end] for t in rendered.turns]}
             key.write_text(json.dumps(saved))
         transcript = Transcript.model_validate(saved["transcript"])
