@@ -405,6 +405,18 @@ def guess_roles(transcript: Transcript) -> tuple[dict[str, str], str]:
     return {s: ("agent" if s == agent else "customer") for s in speakers}, reason
 
 
+USER_NAMED = "speakers named by the user"
+
+
+def roles_of(transcript: Transcript) -> tuple[dict[str, str], str]:
+    """({speaker: "agent" | "customer"}, reason): from the speaker names when they are Agent/Customer
+    (reason USER_NAMED), else the role heuristic (guess_roles)."""
+    named = {u.speaker for u in transcript.utterances if u.speaker}
+    if named and {n.casefold() for n in named} <= {"agent", "customer"}:
+        return {n: n.casefold() for n in named}, USER_NAMED
+    return guess_roles(transcript)
+
+
 def rename(transcript: Transcript, mapping: dict[str, str]) -> None:
     for u in transcript.utterances:
         if u.speaker in mapping:

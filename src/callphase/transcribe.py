@@ -209,16 +209,12 @@ def transcribe_blocks(
 def add_speaker_info(transcript: Transcript, roles: bool = False) -> None:
     """Name the agent (from the speaker names when they are Agent/Customer, else the role heuristic),
     rename speakers Agent/Customer when `roles`, and fill in the call metrics."""
-    named = {u.speaker for u in transcript.utterances if u.speaker}
-    if named and {n.casefold() for n in named} <= {"agent", "customer"}:
-        guessed, reason = {n: n.casefold() for n in named}, "speakers named by the user"
-    else:
-        guessed, reason = spk.guess_roles(transcript)
-        if roles and guessed:
-            mapping = {s: r.capitalize() for s, r in guessed.items()}
-            spk.rename(transcript, mapping)
-            reason += "; renamed " + ", ".join(f"{s} -> {n}" for s, n in mapping.items())
-            guessed = {mapping[s]: r for s, r in guessed.items()}
+    guessed, reason = spk.roles_of(transcript)
+    if roles and guessed and reason != spk.USER_NAMED:
+        mapping = {s: r.capitalize() for s, r in guessed.items()}
+        spk.rename(transcript, mapping)
+        reason += "; renamed " + ", ".join(f"{s} -> {n}" for s, n in mapping.items())
+        guessed = {mapping[s]: r for s, r in guessed.items()}
     transcript.metrics = call_metrics(transcript, guessed, reason)
 
 

@@ -88,13 +88,9 @@ def utterance_roles(transcript) -> list[str | None]:
     heuristic, or speakers the user named Agent/Customer), else speakers named so, else the heuristic."""
     roles = {s.speaker: s.role for s in (transcript.metrics.speakers if transcript.metrics else []) if s.role}
     if not roles:
-        named = {u.speaker for u in transcript.utterances if u.speaker}
-        if named and {n.casefold() for n in named} <= {"agent", "customer"}:
-            roles = {n: n.casefold() for n in named}
-        elif len(named) == 2:
-            from ..speakers import guess_roles
+        from ..speakers import roles_of
 
-            roles = guess_roles(transcript)[0]
+        roles = roles_of(transcript)[0]
     return [roles.get(u.speaker) for u in transcript.utterances]
 
 
@@ -104,6 +100,8 @@ def role_features(roles: list[str | None], utterances: list[Utterance]) -> np.nd
     question by the agent or by the customer (the agent asking for details is still the complaint, the
     caller asking about the fix is already the resolution); and a turn begun by the agent or the customer."""
     n = len(utterances)
+    if not n:
+        return np.zeros((0, ROLE_FEATURES), np.float32)
     agent = np.array([r == "agent" for r in roles], np.float32)
     customer = np.array([r == "customer" for r in roles], np.float32)
     question = np.array(["?" in u.text for u in utterances], np.float32)
@@ -117,8 +115,6 @@ def role_features(roles: list[str | None], utterances: list[Utterance]) -> np.nd
     def after(x):
         return np.concatenate([x[1:], np.zeros(1, np.float32)])
 
-    if not n:
-        return np.zeros((0, ROLE_FEATURES), np.float32)
     cols = [agent, customer, before(agent), before(customer), after(agent), after(customer),
             changed, changes_next, question, question * agent, question * customer,
             changed * agent, changed * customer]
