@@ -187,7 +187,14 @@ def render(result: CallResult, title: str, audio_src: str | None = None, other_n
         out.append(f'<div class="chart"><h2>Time</h2><div>talk {m.talk_time:.0f} s</div><div>overlap {m.overlap_time:.0f} s</div>'
                    f'<div>non-talk {m.non_talk_time:.0f} s ({100 * m.non_talk_time / duration:.0f}%)</div></div>')
         out.append("</section>")
-    # phases with their transcript
+    # phases with their transcript: each utterance under the phase it starts in (one pass, both in time order)
+    inside: list[list] = [[] for _ in seg.phases]
+    j = 0
+    for u in t.utterances:
+        while j + 1 < len(seg.phases) and u.start >= seg.phases[j].end_time:
+            j += 1
+        if seg.phases and u.start >= seg.phases[j].start_time:
+            inside[j].append(u)
     out.append("<main>")
     for j, p in enumerate(seg.phases):
         c = OTHER_COLOUR if is_other(p) else colour[p.name]
@@ -197,11 +204,9 @@ def render(result: CallResult, title: str, audio_src: str | None = None, other_n
                    f'<span class="small">{_clock(p.start_time)}-{_clock(p.end_time)}{conf}</span></h2>')
         if p.summary:
             out.append(f'<p class="summary">{esc(p.summary)}</p>')
-        inside = [u for u in t.utterances if p.start_time <= u.start < p.end_time or
-                  (j == len(seg.phases) - 1 and u.start >= p.end_time)]
-        if inside:
+        if inside[j]:
             out.append('<ol class="utts">')
-            for u in inside:
+            for u in inside[j]:
                 out.append(f'<li id="u-{u.index}" data-start="{u.start:.3f}" data-end="{u.end:.3f}">'
                            f'<a class="ts" href="#u-{u.index}" data-seek="{u.start:.3f}">{_clock(u.start)}</a>'
                            f'<span class="spk">{esc(who(u.speaker))}</span>{esc(u.text)}</li>')
