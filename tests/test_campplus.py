@@ -37,7 +37,9 @@ def test_fbank_frames_are_shared_not_recomputed(reference):
     x = reference["samples"]
     a = fbank.window_features(x, [(0, 24000)])[0]
     b = fbank.window_features(x, [(0, 24000), (9600, 24000)])[0]
-    assert np.array_equal(a, b)
+    # the same frames either way; not bit for bit, since BLAS may split a matmul of 148 rows differently
+    # from one of 208 (seen on an AMD EPYC with AVX-512: 1e-6 apart)
+    assert np.allclose(a, b, rtol=0, atol=1e-5)
     raw = fbank.frames_at(x, np.array([9600, 9760]))
     full = fbank.frames_at(x, 9600 + 160 * np.arange(5))
     assert np.allclose(raw, full[:2])

