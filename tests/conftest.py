@@ -88,3 +88,21 @@ def hold_call(tmp_path_factory):
     path = write_audio(samples, rate, tmp_path_factory.mktemp("hold") / "hold_call.wav")
     start = first.duration
     return path, start, start + len(gap) / rate
+
+
+@pytest.fixture
+def server(tmp_path):
+    """start(*flags, data=None): a `callphase serve --model tiny` process with the API key serving.KEY;
+    stopped when the test ends."""
+    from serving import Server
+
+    started = []
+
+    def start(*args, data=None):
+        s = Server(data or tmp_path / "data", *args)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()

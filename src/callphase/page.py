@@ -16,7 +16,7 @@ import json
 import mimetypes
 
 from .captions import to_srt, to_vtt
-from .types import CallResult
+from .types import CallResult, Phase
 
 # Okabe-Ito (https://jfly.uni-koeln.de/color/), then grey for `other`; dark text stays readable on each
 PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"]
@@ -99,9 +99,12 @@ def audio_data_uri(path) -> str:
     return _data_uri(Path(path).read_bytes(), mime)
 
 
-def render(result: CallResult, title: str, audio_src: str | None = None, other_name: str = "Other") -> str:
+def render(result: CallResult, title: str, audio_src: str | None = None, other_name: str = "Other",
+           home: str | None = None) -> str:
     """The page of one call. `audio_src`: a URL relative to the page, a data: URI, or None for no audio;
-    `other_name`: the spec's name for what fits no phase (drawn grey and hatched)."""
+    `other_name`: the spec's name for what fits no phase (drawn grey and hatched); `home`: a link back to
+    a list of calls (the server's). A result with no phases (a transcript-only server job) shows its
+    transcript as one block."""
     t, seg = result.transcript, result.segmentation
     duration = max(t.duration, max((p.end_time for p in seg.phases), default=0.0), 1e-9)
     esc = html.escape
@@ -123,14 +126,17 @@ def render(result: CallResult, title: str, audio_src: str | None = None, other_n
     out = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width,initial-scale=1">',
            f"<title>{esc(title)}: call phases</title><style>{STYLE}</style></head><body>",
-           f"<header><h1>{esc(title)}</h1>",
+           "<header>" + (f'<p class="small"><a href="{esc(home)}">All calls</a></p>' if home else ""),
+           f"<h1>{esc(title)}</h1>",
            f'<p class="meta">{_clock(t.duration)} ({t.duration:.1f} s), {len(t.utterances)} utterances, '
-           f'{len(speakers)} speaker(s), {len(seg.phases)} {"phases" if seg.kind == "phases" else "chapters"}'
-           f"{', ' + esc(seg.method) if seg.method else ''}</p>"]
+           f'{len(speakers)} speaker(s), '
+           + (f'{len(seg.phases)} {"phases" if seg.kind == "phases" else "chapters"}'
+              f"{', ' + esc(seg.method) if seg.method else ''}" if seg.phases else "transcript only (no phases asked)")
+           + "</p>"]
     # downloads: always inlined, so the page still has them when it is mailed on its own
     seed = json.dumps(result.to_json(), indent=1, ensure_ascii=False)
-    links = [(f"{title}.{seg.kind}.json", seed, "application/json", f"{seg.kind} JSON"),
-             (f"{title}.vtt", to_vtt(t), "text/vtt", "WebVTT"), (f"{title}.srt", to_srt(t), "application/x-subrip", "SRT")]
+    links = [(f"{title}.{seg.kind}.json", seed, "application/json", f"{seg.kind} JSON")] if seg.phases else []
+    links += [(f"{title}.vtt", to_vtt(t), "text/vtt", "WebVTT"), (f"{title}.srt", to_srt(t), "application/x-subrip", "SRT")]
     out.append('<p class="downloads">Download: ' + "".join(
         f'<a download="{esc(name)}" href="{_data_uri(text.encode(), mime)}">{label}</a>' for name, text, mime, label in links)
         + "</p>")
@@ -188,16 +194,17 @@ def render(result: CallResult, title: str, audio_src: str | None = None, other_n
                    f'<div>non-talk {m.non_talk_time:.0f} s ({100 * m.non_talk_time / duration:.0f}%)</div></div>')
         out.append("</section>")
     # phases with their transcript: each utterance under the phase it starts in (one pass, both in time order)
-    inside: list[list] = [[] for _ in seg.phases]
+    blocks = seg.phases or [Phase(name="Transcript", start_time=0.0, end_time=t.duration)]
+    inside: list[list] = [[] for _ in blocks]
     j = 0
     for u in t.utterances:
-        while j + 1 < len(seg.phases) and u.start >= seg.phases[j].end_time:
+        while j + 1 < len(blocks) and u.start >= blocks[j].end_time:
             j += 1
-        if seg.phases and u.start >= seg.phases[j].start_time:
+        if u.start >= blocks[j].start_time or not seg.phases:
             inside[j].append(u)
     out.append("<main>")
-    for j, p in enumerate(seg.phases):
-        c = OTHER_COLOUR if is_other(p) else colour[p.name]
+    for j, p in enumerate(blocks):
+        c = OTHER_COLOUR if is_other(p) else colour.get(p.name, OTHER_COLOUR)
         conf = f", confidence {p.confidence:.2f}" if p.confidence is not None else ""
         out.append(f'<section class="phase-block" id="phase-{j}" style="border-color:{c}">'
                    f'<h2><a href="#phase-{j}" data-seek="{p.start_time:.3f}">{esc(p.name)}</a> '

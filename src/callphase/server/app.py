@@ -1,12 +1,17 @@
 """`callphase serve`: AssemblyAI-v2-shaped transcript jobs over callphase's one pipeline (FastAPI).
 
 Routes: GET /health; POST /v2/upload (raw bytes); POST /v2/transcript; GET /v2/transcript (list);
-GET/DELETE /v2/transcript/{id}; GET /v2/transcript/{id}/vtt | /srt | /sentences. With an API key, every
-route but /health needs `authorization: KEY` or `Authorization: Bearer KEY`. Every error is JSON
-{"error": "..."}; nothing answers 500 with a traceback.
+GET/DELETE /v2/transcript/{id}; GET /v2/transcript/{id}/vtt | /srt | /sentences | /paragraphs | /word-search
+| /phases (callphase's: the seed JSON of a job that gave `phases`); POST /v1/chat/completions. Pages for
+people (pages.py): GET / (jobs and an upload form), GET /calls/{id} (the call's page) and its audio.
+
+With an API key, every route but /health needs `authorization: KEY` or `Authorization: Bearer KEY`, or
+the key's cookie that the pages' login form sets (SameSite=Strict, so no other site can use it). Every
+error is JSON {"error": "..."}; nothing answers 500 with a traceback.
 """
 from __future__ import annotations
 
+import hmac
 import os
 import tempfile
 from pathlib import Path
@@ -15,28 +20,31 @@ from urllib.parse import urlparse
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..captions import to_srt, to_vtt
 from ..errors import CallphaseError
 from ..options import LLMOptions
+from ..page import render
 from ..pipeline import make_llm
-from ..types import Transcript
-from . import chat
-from .shapes import caption_transcript, paragraphs, sentences, transcript_object, word_search
+from ..types import CallResult, PhaseSpec, Transcript
+from . import chat, pages
+from .shapes import call_result, caption_transcript, paragraphs, sentences, transcript_object, word_search
 from .store import Store
 
 AUTH_ERROR = "Authentication error, API token missing/invalid"
-FIELD_TYPES = {"speaker_labels": bool, "speakers_expected": int, "multichannel": bool, "language_code": str,
+COOKIE = "callphase_key"
+FIELD_TYPES = {"title": str, "speaker_labels": bool, "speakers_expected": int, "multichannel": bool, "language_code": str,
                "auto_chapters": bool, "webhook_url": str, "webhook_auth_header_name": str,
                "webhook_auth_header_value": str}
 # request bodies, declared for /docs and for fuzzing (the routes read the JSON themselves, so that unknown
 # fields are accepted and every refusal is a 400 with a message)
 TRANSCRIPT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["audio_url"],
-    "properties": {"audio_url": {"type": "string"}, **{k: {"type": {bool: "boolean", int: "integer", str: "string"}[t]}
-                                                        for k, t in FIELD_TYPES.items()}}}}}}}
+    "properties": {"audio_url": {"type": "string"},
+                   "phases": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                   **{k: {"type": {bool: "boolean", int: "integer", str: "string"}[t]} for k, t in FIELD_TYPES.items()}}}}}}}
 CHAT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["messages"],
     "properties": {"model": {"type": "string"}, "max_tokens": {"type": "integer"}, "stream": {"type": "boolean"},
@@ -75,11 +83,15 @@ def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 20
     async def internal(request: Request, exc: Exception):  # a bug of ours: said, not shown as a traceback
         return error(500, f"internal error: {type(exc).__name__}", request)
 
-    def authorised(request: Request) -> None:
+    def key_given(request: Request) -> bool:
         if api_key is None:
-            return
-        given = request.headers.get("authorization", "")
-        if given not in (api_key, f"Bearer {api_key}"):
+            return True
+        header = request.headers.get("authorization", "").removeprefix("Bearer ")
+        return any(hmac.compare_digest(given.encode(), api_key.encode())
+                   for given in (header, request.cookies.get(COOKIE, "")) if given)
+
+    def authorised(request: Request) -> None:
+        if not key_given(request):
             raise HTTPException(401, AUTH_ERROR)
 
     def base(request: Request) -> str:
@@ -91,11 +103,15 @@ def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 20
             raise HTTPException(404, f"transcript {job_id} not found")
         return job
 
-    def completed_transcript(job_id: str) -> Transcript:
+    def completed(job_id: str) -> CallResult:
         job = found(job_id)
-        if job["status"] != "completed":
+        result = call_result(job)
+        if result is None:
             raise HTTPException(400, f"transcript {job_id} is {job['status']}, not completed")
-        return Transcript.model_validate(job["result"]["transcript"])
+        return result
+
+    def completed_transcript(job_id: str) -> Transcript:
+        return completed(job_id).transcript
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -154,16 +170,18 @@ def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 20
                 raise HTTPException(400, f"{name} must be a {kind.__name__}")
         if body.get("speakers_expected") is not None and not 1 <= body["speakers_expected"] <= 10:
             raise HTTPException(400, "speakers_expected must be from 1 to 10")
+        if body.get("phases") is not None:  # callphase's own field; checked now, not when a worker gets to it
+            try:
+                PhaseSpec.parse(body["phases"])
+            except CallphaseError as e:
+                raise HTTPException(400, f"phases: {e}") from None
         job = store.create(body, audio_source(body["audio_url"]))
         return transcript_object(job, body["audio_url"])
 
     @app.get("/v2/transcript", dependencies=[Depends(authorised)])
     async def listing(request: Request, limit: int = 10, status: str | None = None, before_id: str | None = None,
                       after_id: str | None = None) -> dict[str, Any]:
-        jobs = store.list(max(1, min(limit, 200)), status, before_id, after_id)
-        items = [{"id": j["id"], "status": j["status"], "audio_url": j["request"]["audio_url"],
-                  "created": _iso(j["created"]), "completed": _iso(j["updated"]) if j["status"] == "completed" else None,
-                  "resource_url": f"{base(request)}/v2/transcript/{j['id']}", "error": j["error"]} for j in jobs]
+        items = job_items(store.list(max(1, min(limit, 200)), status, before_id, after_id), base(request))
         return {"page_details": {"limit": limit, "result_count": len(items), "current_url": str(request.url),
                                  "prev_url": None, "next_url": None},
                 "transcripts": items}
@@ -202,6 +220,55 @@ def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 20
         transcript = completed_transcript(job_id)
         return {"id": job_id, "sentences": sentences(transcript), "confidence": 1.0,
                 "audio_duration": int(round(transcript.duration))}
+
+    @app.get("/v2/transcript/{job_id}/phases", dependencies=[Depends(authorised)])
+    async def phases(job_id: str) -> dict[str, Any]:
+        """callphase's: the phases of a job that gave `phases`, exactly in the seed's JSON shape."""
+        result = completed(job_id)
+        if result.segmentation.kind != "phases" or not result.segmentation.phases:
+            raise HTTPException(400, f"transcript {job_id} was not given phases (callphase's `phases` field)")
+        return result.to_seed_json()
+
+    # pages for people ------------------------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    async def index(request: Request):
+        if not key_given(request):
+            return HTMLResponse(pages.login())
+        jobs = store.list(100)
+        return HTMLResponse(pages.index(job_items(jobs, base(request)), jobs))
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request):
+        from urllib.parse import parse_qs
+
+        given = parse_qs((await request.body()).decode("utf-8", "replace")).get("key", [""])[0]
+        if api_key is None or hmac.compare_digest(given.encode(), api_key.encode()):
+            answer = RedirectResponse("./", status_code=303)
+            if api_key is not None:
+                answer.set_cookie(COOKIE, given, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+            return answer
+        return HTMLResponse(pages.login("That is not this server's API key."), status_code=401)
+
+    @app.get("/calls/{job_id}", include_in_schema=False)
+    async def call_page(request: Request, job_id: str):
+        if not key_given(request):
+            return RedirectResponse("../", status_code=303)
+        job = found(job_id)
+        result = call_result(job)
+        if result is None:
+            return HTMLResponse(pages.pending(job, pages.title_of(job)))
+        return HTMLResponse(render(result, pages.title_of(job), audio_src=f"{job_id}/audio", home="../"))
+
+    @app.get("/calls/{job_id}/audio", dependencies=[Depends(authorised)], include_in_schema=False)
+    async def call_audio(job_id: str):
+        audio = found(job_id)["audio"]
+        if audio.startswith(("http://", "https://")):
+            return RedirectResponse(audio, status_code=307)
+        if not os.path.isfile(audio):
+            raise HTTPException(404, f"the audio of transcript {job_id} is no longer on this server")
+        with open(audio, "rb") as f:
+            kind = pages.sniff_audio(f.read(16))
+        return FileResponse(audio, media_type=kind)  # answers Range requests, so the page can seek
 
     @app.get("/v1/models", dependencies=[Depends(authorised)])
     async def models() -> dict[str, Any]:
@@ -245,6 +312,13 @@ def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 20
         return answer
 
     return app
+
+
+def job_items(jobs: list[dict[str, Any]], base: str) -> list[dict[str, Any]]:
+    """GET /v2/transcript's entries, which the job list page shows too."""
+    return [{"id": j["id"], "status": j["status"], "audio_url": j["request"]["audio_url"],
+             "created": _iso(j["created"]), "completed": _iso(j["updated"]) if j["status"] == "completed" else None,
+             "resource_url": f"{base}/v2/transcript/{j['id']}", "error": j["error"]} for j in jobs]
 
 
 def _iso(seconds: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..types import Transcript
+from ..types import CallResult, Segmentation, Transcript
 
 
 def ms(seconds: float) -> int:
@@ -32,6 +32,16 @@ def _utterance(u, default_speaker: str | None = None) -> dict[str, Any]:
             "words": words}
 
 
+def call_result(job: dict[str, Any]) -> CallResult | None:
+    """The CallResult a completed job stored, as the API and the call's page both read it (None before
+    that). A transcript-only job has a segmentation with no phases."""
+    if job["status"] != "completed" or not job["result"]:
+        return None
+    stored = job["result"].get("segmentation") or job["result"].get("chapters")  # "chapters": older data folders
+    segmentation = Segmentation.model_validate(stored) if stored else Segmentation(phases=[], method="none")
+    return CallResult(transcript=Transcript.model_validate(job["result"]["transcript"]), segmentation=segmentation)
+
+
 def transcript_object(job: dict[str, Any], audio_url: str) -> dict[str, Any]:
     request = job["request"]
     out: dict[str, Any] = {
@@ -43,9 +53,10 @@ def transcript_object(job: dict[str, Any], audio_url: str) -> dict[str, Any]:
         "webhook_status_code": job.get("webhook_status"), "webhook_auth": bool(request.get("webhook_auth_header_name")),
         "callphase": None,
     }
-    if job["status"] != "completed" or not job["result"]:
+    result = call_result(job)
+    if result is None:
         return out
-    transcript = Transcript.model_validate(job["result"]["transcript"])
+    transcript, segmentation = result.transcript, result.segmentation
     speakers = bool(request.get("speaker_labels") or request.get("multichannel"))
     words = [w for u in transcript.utterances for w in _words(u, speakers)]
     out.update({
@@ -61,11 +72,15 @@ def transcript_object(job: dict[str, Any], audio_url: str) -> dict[str, Any]:
     })
     if speakers:
         out["utterances"] = [_utterance(u, default_speaker="A") for u in transcript.utterances]
-    chapters = job["result"].get("chapters")
-    if chapters:
-        out["chapters"] = [{"gist": p["name"], "headline": p["name"], "summary": p["summary"],
-                            "start": ms(p["start_time"]), "end": ms(p["end_time"])} for p in chapters["phases"]]
-        out["callphase"]["chapters"] = chapters
+    if segmentation.phases:
+        # the user's phases (callphase's `phases` field) in the seed's shape; AssemblyAI's chapters when
+        # asked, from the same segmentation
+        out["callphase"]["segmentation"] = segmentation.model_dump()
+        if segmentation.kind == "phases":
+            out["callphase"]["phases"] = segmentation.to_json()["phases"]
+        if request.get("auto_chapters"):
+            out["chapters"] = [{"gist": p.name, "headline": p.name, "summary": p.summary,
+                                "start": ms(p.start_time), "end": ms(p.end_time)} for p in segmentation.phases]
     return out
 
 

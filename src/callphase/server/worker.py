@@ -27,7 +27,8 @@ def options_for(request: dict[str, Any], model: str) -> dict[str, Any]:
 
 
 def run_job(job: dict[str, Any], model: str, scratch: Path) -> dict[str, Any]:
-    """The job's CallResult (as JSON) or transcript; raises CallphaseError for bad input."""
+    """The job's result as JSON: {"transcript"}, and {"segmentation"} when the request gave `phases` (callphase's
+    own field: the user's phases) or `auto_chapters`. Raises CallphaseError for bad input."""
     import callphase
 
     audio = job["audio"]
@@ -41,10 +42,11 @@ def run_job(job: dict[str, Any], model: str, scratch: Path) -> dict[str, Any]:
             raise CallphaseError(f"cannot fetch audio_url {audio}: {getattr(e, 'reason', e)}") from None
         audio = str(target)
     try:
-        options = options_for(job["request"], model)
-        if job["request"].get("auto_chapters"):
-            result = callphase.analyze(audio, None, options)
-            return {"transcript": result.transcript.model_dump(), "chapters": result.segmentation.model_dump()}
+        request = job["request"]
+        options = options_for(request, model)
+        if request.get("phases") is not None or request.get("auto_chapters"):  # phases win over auto chapters
+            result = callphase.analyze(audio, request.get("phases"), options)
+            return {"transcript": result.transcript.model_dump(), "segmentation": result.segmentation.model_dump()}
         return {"transcript": callphase.load_transcript(audio, options).model_dump()}
     finally:
         if audio != job["audio"]:
