@@ -6,6 +6,7 @@ summaries -> CallResult.
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -28,6 +29,24 @@ Phases = PhaseSpec | str | Sequence[str | Mapping | PhaseDef] | Mapping | None
 Source = str | Path | Transcript
 
 
+def _one_blas_thread(run):
+    """numpy's BLAS on one thread while a run lasts. With more threads a matmul sums in another order,
+    and that moved word times (the suite's card call: 110 lines of its captions differed between
+    OPENBLAS_NUM_THREADS=1, which Ray workers run with, and the default on 2 cores). With one, a call's
+    result does not depend on the machine's core count or the door it came through. The demo ran in the
+    same time either way (7.5-8.2 s vs 7.7-7.9 s, two runs each)."""
+
+    @functools.wraps(run)
+    def wrapped(*args, **kwargs):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            return run(*args, **kwargs)
+
+    return wrapped
+
+
+@_one_blas_thread
 def analyze(
     source: Source,
     phases: Phases = None,
@@ -65,6 +84,7 @@ def analyze(
     return CallResult(transcript=transcript, segmentation=segmentation, timings=timings, notes=notes)
 
 
+@_one_blas_thread
 def load_transcript(
     source: str | Path,
     options: Options | dict | None = None,
