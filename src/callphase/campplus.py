@@ -9,7 +9,6 @@ time, so this runs on any x86-64 or ARM64 CPU that has its wheels.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import pickle
 import threading
@@ -22,7 +21,7 @@ import numpy as np
 
 from .errors import ModelError
 from .fbank import MEL_BINS
-from .models import resolve_speaker_model
+from .models import release_freed_memory, resolve_speaker_model
 
 EMBEDDING_SIZE = 192
 # A 1.5 s window has 148 frames. Every window is zero-padded to this many frames (after its mean
@@ -41,15 +40,6 @@ _STORAGE_TYPES = {
     "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
     "LongStorage": np.int64, "IntStorage": np.int32,
 }
-
-
-def _release_freed_memory() -> None:
-    """Give the heap that held the weights' three transient copies (file, numpy, onnxruntime's; 40 MB)
-    back to the system. glibc keeps freed small blocks otherwise; elsewhere this does nothing."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
@@ -131,7 +121,7 @@ class CAMPPlus:
         except Exception as e:  # onnxruntime's own error types
             raise ModelError(f"the speaker model's weights do not fit the CAM++ graph: {str(e).splitlines()[0]}") from None
         del state, values, options
-        _release_freed_memory()
+        release_freed_memory()  # the weights' three transient copies (file, numpy, onnxruntime's; 40 MB)
 
     @classmethod
     def shared(cls) -> CAMPPlus:

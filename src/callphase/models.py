@@ -286,3 +286,17 @@ def _resolve_llm(name: str) -> Path:
         raise ModelError(f"{path} is not a GGUF file")
     known = ", ".join(PACKAGED_LLM)
     raise ModelError(f"no such GGUF model file: {path} (packaged models: {known})")
+
+
+def release_freed_memory() -> None:
+    """Give freed heap back to the system (glibc keeps freed small blocks otherwise; elsewhere this does
+    nothing). A process that runs call after call needs it: without it a batch worker's peak RSS grew with
+    every call, from 404 to 783 MB over 20 one-minute calls (fragments of each call's Whisper copy, audio
+    and features); trimmed after each call it levelled off at 651 MB after the seventh, and the RSS
+    between calls stayed at 330-390 MB."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
