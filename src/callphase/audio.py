@@ -15,6 +15,9 @@ SAMPLE_RATE = 16000  # what Whisper expects
 BLOCK_SECONDS = 600.0
 # Each block ends at the quietest moment of its last this-many seconds, so no word is cut in two.
 CUT_SEARCH_SECONDS = 20.0
+# What `callphase batch` takes for a recording when it walks a folder (any container PyAV reads works
+# when named directly).
+AUDIO_SUFFIXES = (".mp3", ".wav", ".m4a", ".flac", ".ogg", ".opus", ".webm", ".aac", ".wma", ".mp4", ".amr")
 
 
 @dataclass
@@ -209,3 +212,18 @@ def loud_frames(x: np.ndarray, sample_rate: int, threshold_db: float = -45.0, fr
     frames = x[: len(x) // n * n].reshape(-1, n)
     rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
     return 20 * np.log10(np.maximum(rms, 1e-10)) > threshold_db
+
+
+def download(url: str, target: Path, timeout: float = 60.0) -> Path:
+    """Fetch an http(s) recording into `target` (the server's and the batch runner's URLs); AudioError
+    saying why when it cannot be had."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(target, "wb") as out:
+            while block := resp.read(1 << 20):
+                out.write(block)
+    except (OSError, ValueError) as e:
+        Path(target).unlink(missing_ok=True)
+        raise AudioError(f"cannot fetch audio_url {url}: {getattr(e, 'reason', e)}") from None
+    return Path(target)

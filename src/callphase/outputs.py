@@ -14,8 +14,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import OutputError
+
+if TYPE_CHECKING:
+    from .types import CallResult, Transcript
 
 MANIFEST = ".callphase-files.json"
 
@@ -103,3 +107,47 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# --- what a call's results are (segment --out, transcribe --out, demo --out, batch) ---------------------
+PAGE_AUDIO = ("link", "embed", "none")
+
+
+def names(stem: str, kind: str | None) -> list[str]:
+    """The files a call gets: transcript, captions, and the phases or chapters with the call's page (kind
+    None: transcript and captions only)."""
+    return [f"{stem}.transcript.json", f"{stem}.vtt", f"{stem}.srt"] + ([f"{stem}.{kind}.json", f"{stem}.html"] if kind else [])
+
+
+def page_audio(source: Path | str, folder: Path, how: str) -> str | None:
+    """The page's audio: the recording referenced relative to the page (an http(s) source as its URL),
+    embedded, or none (also for captions, which have nothing to play)."""
+    from .captions import CAPTION_SUFFIXES
+
+    url = isinstance(source, str) and source.startswith(("http://", "https://"))
+    if how == "none" or (not url and Path(source).suffix.lower() in CAPTION_SUFFIXES):
+        return None
+    if url:
+        return str(source)
+    if how == "embed":
+        from .page import audio_data_uri
+
+        return audio_data_uri(source)
+    from urllib.parse import quote
+
+    return quote(os.path.relpath(Path(source).resolve(), folder.resolve()).replace(os.sep, "/"))
+
+
+def result_files(stem: str, transcript: Transcript, result: CallResult | None, audio_src: str | None = None,
+                 other: str = "Other") -> dict[str, str]:
+    """name -> text of a call's results (see `names`), as `write` takes them."""
+    from .captions import to_srt, to_vtt
+
+    texts = [transcript.model_dump_json(indent=1), to_vtt(transcript), to_srt(transcript)]
+    if result is not None:
+        from .page import render
+
+        texts.append(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
+        texts.append(render(result, stem, audio_src, other).rstrip("\n"))
+    kind = result.segmentation.kind if result is not None else None
+    return {name: text + "\n" for name, text in zip(names(stem, kind), texts)}
