@@ -1,4 +1,4 @@
-"""Command line: `callphase segment | transcribe | demo | eval | train | serve | llm-serve`. Each command maps its flags
+"""Command line: `callphase segment | transcribe | demo | batch | eval | train | serve | llm-serve`. Each command maps its flags
 to `Options` and hands the call to `callphase.analyze` (the one pipeline run; `transcribe` to its
 transcript stage); it wires no stages itself. Results on stdout or in --out; progress, notes and errors on
 stderr. Bad input: one `error:` line, with the flag that fixes it, and exit code 2."""
@@ -16,7 +16,6 @@ import typer
 import callphase
 
 from . import __version__, outputs
-from .captions import to_srt, to_vtt
 from .errors import CallphaseError, PhaseSpecError
 from .llm import DryRunLLM
 from .options import ASROptions, LLMOptions, Options, SegmenterOptions, SpeakerOptions, VADOptions
@@ -97,7 +96,9 @@ FLAGS = {
     "asr.model": "--model", "asr.language": "--language", "segmenter.name": "--segmenter",
     "segmenter.phase_model": "--phase-model", "llm.backend": "--llm", "llm.base_url": "--llm-base-url",
     "speakers.channel_names": "--channels", "speakers.mono": "--mono", "speakers.speakers": "--speakers",
-    "out": "--out", "force": "--force", "server.api_key": "--api-key-env", "calls": "CALLS",
+    "out": "--out", "force": "--force", "server.api_key": "--api-key-env", "calls": "CALLS", "inputs": "INPUT",
+    "batch.engine": "--engine", "batch.workers": "--workers", "batch.ray_address": "--ray-address",
+    "batch.page_audio": "--page-audio",
 }
 
 
@@ -136,6 +137,12 @@ def _phase_spec(phases: str | None, phases_file: Path | None, **overrides) -> Ph
     return PhaseSpec.parse(phases, **overrides)
 
 
+def _spec_overrides(unordered: bool, require_all: bool, other: str | None) -> dict:
+    """--unordered, --require-all and --other as PhaseSpec fields (only those given)."""
+    return {k: v for k, v in (("ordered", False if unordered else None), ("require_all", True if require_all else None),
+                              ("other", other.strip() if other else None)) if v is not None}
+
+
 def _options(
     model: str = "base", language: str | None = None, beam_size: int = 1, no_vad: bool = False,
     mono: bool = False, channels: str | None = None, speakers: int = 2, roles: bool = False,
@@ -169,40 +176,17 @@ def _dry_run(llm: str | None) -> DryRunLLM:
 
 
 def _output_names(stem: str, kind: str | None) -> list[str]:
-    """The files --out gets: transcript, captions, and the phases or chapters with the call's page (kind
-    None: transcript and captions only)."""
-    return [f"{stem}.transcript.json", f"{stem}.vtt", f"{stem}.srt"] + ([f"{stem}.{kind}.json", f"{stem}.html"] if kind else [])
+    return outputs.names(stem, kind)
 
 
-PAGE_AUDIO = ("link", "embed", "none")
-
-
-def _page_audio(call: Path, out: Path, how: str) -> str | None:
-    """The page's audio: the input file referenced relative to the page, embedded, or none (captions in)."""
-    from .captions import CAPTION_SUFFIXES
-
-    if how == "none" or call.suffix.lower() in CAPTION_SUFFIXES:
-        return None
-    if how == "embed":
-        from .page import audio_data_uri
-
-        return audio_data_uri(call)
-    from urllib.parse import quote
-
-    return quote(os.path.relpath(call.resolve(), out.resolve()).replace(os.sep, "/"))
+PAGE_AUDIO = outputs.PAGE_AUDIO
 
 
 def _write_outputs(call: Path, out: Path, transcript: Transcript, result: CallResult | None, reporter: Reporter,
                    page_audio: str = "link", other: str = "Other", audio: Path | None = None) -> None:
     """`audio`: the file the page plays, when not `call` itself (the demo's bundled call)."""
-    names = _output_names(call.stem, result.segmentation.kind if result is not None else None)
-    texts = [transcript.model_dump_json(indent=1), to_vtt(transcript), to_srt(transcript)]
-    if result is not None:
-        from .page import render
-
-        texts.append(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
-        texts.append(render(result, call.stem, _page_audio(audio or call, out, page_audio), other).rstrip("\n"))
-    files = {name: text + "\n" for name, text in zip(names, texts)}
+    src = outputs.page_audio(audio or call, out, page_audio) if result is not None else None
+    files = outputs.result_files(call.stem, transcript, result, src, other)
     written = outputs.write(out, files, keep=call)
     for name in files:
         if out / name not in written:
@@ -274,8 +258,7 @@ def segment(
 ) -> None:
     """Split a call into phases: phases JSON on stdout, or phases/transcript/captions files in --out.
     With no --phases/--phases-file: auto chapters ({"chapters": [{title, start_time, end_time, summary}]})."""
-    overrides = {k: v for k, v in (("ordered", False if unordered else None), ("require_all", True if require_all else None),
-                                   ("other", other.strip() if other else None)) if v is not None}
+    overrides = _spec_overrides(unordered, require_all, other)
     with Reporter(quiet, json_logs) as reporter:
         if page_audio not in PAGE_AUDIO:
             raise _fail(reporter, f"--page-audio must be {', '.join(PAGE_AUDIO)}, not {page_audio!r}")
@@ -496,6 +479,123 @@ def eval_(
     if out is not None:
         out.write_text(json.dumps({"set": dataset, "segmenter": name, "reports": reports}, indent=1))
     print(json.dumps({"set": dataset, "segmenter": name, **summary}))
+
+
+@app.command()
+def batch(
+    inputs: list[str] = typer.Argument(..., help="recordings or captions, folders (walked recursively), text files (.txt/.list) with one path or URL per line, or http(s) URLs"),
+    out: Path = typer.Option(..., "--out", help="folder for each call's results, the manifest (batch.sqlite3) and summary.csv"),
+    phases: str | None = typer.Option(None, "--phases", help='comma-separated names, e.g. "Introduction,Complaint,Resolution,Goodbye"'),
+    phases_file: Path | None = typer.Option(None, "--phases-file", help="YAML or JSON list of {name, description}"),
+    unordered: bool = typer.Option(False, "--unordered", help="phases may come in any order and repeat"),
+    other: str | None = typer.Option(None, "--other", help="name for what fits no phase and for long non-speech (default Other)"),
+    require_all: bool = typer.Option(False, "--require-all", help="every call passes through every phase"),
+    workers: int = typer.Option(1, "--workers", min=1, help="worker processes (or Ray actors), each with its models loaded and 1 ASR thread"),
+    engine: str = typer.Option("local", "--engine", help="local (worker processes on this machine) or ray"),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="with --engine ray: a running cluster (host:port or ray://host:10001); default: start a local one"),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="run again the calls that failed in an earlier run (done ones are always skipped)"),
+    page_audio: str = typer.Option("link", "--page-audio", help="the audio of each CALL.html: link, embed or none"),
+    phase_model: str | None = PhaseModelOpt,
+    segmenter_name: str = typer.Option("embedding", "--segmenter", help="embedding | llm | hybrid"),
+    llm: str | None = LLMOpt,
+    no_llm: bool = NoLLMOpt,
+    llm_base_url: str | None = BaseURLOpt,
+    model: str = ModelOpt,
+    language: str | None = LanguageOpt,
+    beam_size: int = BeamOpt,
+    mono: bool = MonoOpt,
+    channels: str | None = ChannelsOpt,
+    speakers: int = SpeakersOpt,
+    roles: bool = RolesOpt,
+    no_vad: bool = NoVadOpt,
+    quiet: bool = QuietOpt,
+    json_logs: bool = JsonOpt,
+) -> None:
+    """Run many calls: each call's results in --out, a manifest that makes reruns resume, summary.csv.
+    Exit code 0 when every call is done, 1 when some failed (each with its message in the manifest)."""
+    from . import batch as batches
+
+    overrides = _spec_overrides(unordered, require_all, other)
+    with Reporter(quiet, json_logs) as reporter:
+        if engine not in batches.ENGINES:
+            raise _fail(reporter, f"--engine must be {' or '.join(batches.ENGINES)}, not {engine!r}")
+        if ray_address and engine != "ray":
+            raise _fail(reporter, "--ray-address needs --engine ray")
+        spec = _phase_spec(phases, phases_file, **overrides)
+        options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles,
+                           segmenter_name, phase_model, llm, no_llm, llm_base_url)
+        bar = _BatchBar(reporter)
+        try:
+            summary = batches.run(inputs, out, spec, options, workers, engine, ray_address, retry_failed, page_audio,
+                                  bar.event)
+        finally:
+            bar.stop()
+        _batch_table(reporter, summary, out)
+    if summary.count("failed"):
+        raise typer.Exit(1)
+
+
+class _BatchBar:
+    """Calls done/failed, audio hours, real-time factor and ETA: a rich bar on stderr, or JSON lines."""
+
+    def __init__(self, reporter: Reporter):
+        self.reporter, self.bar, self.task = reporter, None, None
+
+    def event(self, e: dict) -> None:
+        r = self.reporter
+        if r.json:
+            r.event(**e)
+            return
+        if r.quiet:
+            return
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("calls"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[failed]} failed, {task.fields[hours]:.2f} h of audio, "
+                                           "RTF {task.fields[rtf]}"), TextColumn("ETA"), TimeRemainingColumn(),
+                                console=Console(stderr=True))
+            self.bar.start()
+            self.task = self.bar.add_task("calls", total=e["total"], failed=0, hours=0.0, rtf="-")
+        if e["status"] == "failed":
+            self.bar.console.print(f"failed: {e['source']}: {e['error']}", markup=False, highlight=False)
+        elif e["status"] == "skipped":
+            self.bar.console.print(f"skipped: {e['source']}: {e['error']}", markup=False, highlight=False)
+        self.bar.update(self.task, completed=e["done"] + e["failed"] + e["skipped"], failed=e["failed"],
+                        hours=e["audio_hours"], rtf=f"{e['rtf']:.3f}" if e["rtf"] is not None else "-")
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _batch_table(reporter: Reporter, summary, out: Path) -> None:
+    counts = {s: summary.count(s) for s in ("done", "failed", "skipped")}
+    if reporter.json:
+        reporter.event("summary", **counts, calls=len(summary.calls), ran=summary.ran, wall_s=round(summary.wall, 2),
+                       phases=summary.phases, csv=str(out / "summary.csv"))
+        return
+    if reporter.quiet:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    hours = sum(r["duration"] or 0 for r in summary.calls if r["status"] == "done") / 3600
+    console.print(f"{len(summary.calls)} calls: {counts['done']} done, {counts['failed']} failed, {counts['skipped']} "
+                  f"skipped; {summary.ran} run now in {summary.wall:.1f} s; {hours:.2f} h of audio done", highlight=False)
+    table = Table(title="Phases over the done calls")
+    for column in ("phase", "calls", "share of calls", "mean duration"):
+        table.add_column(column, justify="left" if column == "phase" else "right")
+    for p in summary.phases:
+        table.add_row(p["phase"], str(p["calls"]), f"{100 * p['share_of_calls']:.0f}%", f"{p['mean_duration']:.1f} s")
+    if summary.phases:
+        console.print(table)
+    for r in summary.calls:
+        if r["status"] in ("failed", "skipped"):
+            console.print(f"{r['status']}: {r['source']}: {r['error']}", markup=False, highlight=False)
+    console.print(f"per call: {out / 'summary.csv'}; per phase: {out / 'summary_phases.csv'}", highlight=False)
 
 
 @app.command()

@@ -31,16 +31,11 @@ def run_job(job: dict[str, Any], model: str, scratch: Path) -> dict[str, Any]:
     own field: the user's phases) or `auto_chapters`. Raises CallphaseError for bad input."""
     import callphase
 
+    from ..audio import download
+
     audio = job["audio"]
     if audio.startswith(("http://", "https://")):
-        target = scratch / job["id"]
-        try:
-            with urllib.request.urlopen(audio, timeout=60) as resp, open(target, "wb") as out:
-                while block := resp.read(1 << 20):
-                    out.write(block)
-        except (OSError, ValueError) as e:
-            raise CallphaseError(f"cannot fetch audio_url {audio}: {getattr(e, 'reason', e)}") from None
-        audio = str(target)
+        audio = str(download(audio, scratch / job["id"]))
     try:
         request = job["request"]
         options = options_for(request, model)
@@ -79,6 +74,9 @@ def work(folder: str, model: str, parent: int) -> None:
         except Exception as e:  # a bug of ours: the job says so, the worker goes on
             traceback.print_exc()
             store.finish(job["id"], error=f"internal error: {type(e).__name__}: {e}")
+        from ..models import release_freed_memory
+
+        release_freed_memory()  # a worker runs job after job: give each one's freed heap back (models.py)
         if job["request"].get("webhook_url"):
             store.webhook_answered(job["id"], notify(job["request"], job["id"], store.get(job["id"])["status"]))
 
