@@ -175,13 +175,6 @@ def _dry_run(llm: str | None) -> DryRunLLM:
     return DryRunLLM(spec.partition(":")[2] if spec.startswith("openai:") else None)
 
 
-def _output_names(stem: str, kind: str | None) -> list[str]:
-    return outputs.names(stem, kind)
-
-
-PAGE_AUDIO = outputs.PAGE_AUDIO
-
-
 def _write_outputs(call: Path, out: Path, transcript: Transcript, result: CallResult | None, reporter: Reporter,
                    page_audio: str = "link", other: str = "Other", audio: Path | None = None) -> None:
     """`audio`: the file the page plays, when not `call` itself (the demo's bundled call)."""
@@ -209,6 +202,12 @@ def _report(reporter: Reporter, result: CallResult) -> None:
     reporter.event("done", timings={k: round(v, 3) for k, v in result.timings.items()})
 
 
+PhasesOpt = typer.Option(None, "--phases", help='comma-separated names, e.g. "Introduction,Complaint,Resolution,Goodbye"')
+PhasesFileOpt = typer.Option(None, "--phases-file", help="YAML or JSON list of {name, description}")
+UnorderedOpt = typer.Option(False, "--unordered", help="phases may come in any order and repeat")
+OtherOpt = typer.Option(None, "--other", help="name for what fits no phase and for long non-speech (default Other; e.g. Hold)")
+RequireAllOpt = typer.Option(False, "--require-all", help="every call passes through every phase")
+SegmenterOpt = typer.Option("embedding", "--segmenter", help="embedding | llm | hybrid (llm and hybrid need an LLM)")
 ModelOpt = typer.Option("base", "--model", help="tiny | base | a Hugging Face model name | a local CTranslate2 directory")
 LanguageOpt = typer.Option(None, "--language", help="spoken language code, e.g. en (default: detect)")
 BeamOpt = typer.Option(1, "--beam-size", min=1, help="beam size for decoding (5 is slower, better on wideband audio)")
@@ -231,13 +230,13 @@ BaseURLOpt = typer.Option(None, "--llm-base-url", help="OpenAI-compatible base U
 @app.command()
 def segment(
     call: Path = typer.Argument(..., help="audio file (mp3, wav, m4a, flac, ogg…) or captions (.vtt, .srt)"),
-    phases: str | None = typer.Option(None, "--phases", help='comma-separated names, e.g. "Introduction,Complaint,Resolution,Goodbye"'),
-    phases_file: Path | None = typer.Option(None, "--phases-file", help="YAML or JSON list of {name, description}"),
-    unordered: bool = typer.Option(False, "--unordered", help="phases may come in any order and repeat"),
-    other: str | None = typer.Option(None, "--other", help="name for what fits no phase and for long non-speech (default Other; e.g. Hold)"),
-    require_all: bool = typer.Option(False, "--require-all", help="every call passes through every phase"),
+    phases: str | None = PhasesOpt,
+    phases_file: Path | None = PhasesFileOpt,
+    unordered: bool = UnorderedOpt,
+    other: str | None = OtherOpt,
+    require_all: bool = RequireAllOpt,
     phase_model: str | None = PhaseModelOpt,
-    segmenter_name: str = typer.Option("embedding", "--segmenter", help="embedding | llm | hybrid (llm and hybrid need an LLM)"),
+    segmenter_name: str = SegmenterOpt,
     llm: str | None = LLMOpt,
     no_llm: bool = NoLLMOpt,
     llm_base_url: str | None = BaseURLOpt,
@@ -260,8 +259,8 @@ def segment(
     With no --phases/--phases-file: auto chapters ({"chapters": [{title, start_time, end_time, summary}]})."""
     overrides = _spec_overrides(unordered, require_all, other)
     with Reporter(quiet, json_logs) as reporter:
-        if page_audio not in PAGE_AUDIO:
-            raise _fail(reporter, f"--page-audio must be {', '.join(PAGE_AUDIO)}, not {page_audio!r}")
+        if page_audio not in outputs.PAGE_AUDIO:
+            raise _fail(reporter, f"--page-audio must be {', '.join(outputs.PAGE_AUDIO)}, not {page_audio!r}")
         spec = _phase_spec(phases, phases_file, **overrides)
         options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles,
                            segmenter_name, phase_model, llm, no_llm, llm_base_url)
@@ -269,7 +268,7 @@ def segment(
         if dry is not None:
             options.llm = LLMOptions(backend=dry)
         elif out is not None:  # before the work: a bad destination must not cost a transcription
-            outputs.check(out, _output_names(call.stem, "chapters" if spec is None else "phases"), force, keep=call)
+            outputs.check(out, outputs.names(call.stem, "chapters" if spec is None else "phases"), force, keep=call)
         if spec is None:
             reporter.info("no phases given: splitting the call into chapters")
         result = callphase.analyze(call, spec, options, reporter.progress)
@@ -303,7 +302,7 @@ def transcribe(
     with Reporter(quiet, json_logs) as reporter:
         options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles)
         if out is not None:
-            outputs.check(out, _output_names(call.stem, None), force, keep=call)
+            outputs.check(out, outputs.names(call.stem, None), force, keep=call)
         transcript = callphase.load_transcript(call, options, reporter.progress)
         for note in transcript.notes:
             reporter.info(note)
@@ -332,7 +331,7 @@ def demo(
         options = _options(model, "en", roles=True, phase_model=phase_model, llm=llm, no_llm=no_llm,
                            llm_base_url=llm_base_url)
         if out is not None:
-            outputs.check(out, _output_names("call", "phases"), force)
+            outputs.check(out, outputs.names("call", "phases"), force)
         with bundled.audio() as path:
             result = callphase.analyze(path, bundled.spec(), options, reporter.progress)
             _report(reporter, result)
@@ -485,18 +484,18 @@ def eval_(
 def batch(
     inputs: list[str] = typer.Argument(..., help="recordings or captions, folders (walked recursively), text files (.txt/.list) with one path or URL per line, or http(s) URLs"),
     out: Path = typer.Option(..., "--out", help="folder for each call's results, the manifest (batch.sqlite3) and summary.csv"),
-    phases: str | None = typer.Option(None, "--phases", help='comma-separated names, e.g. "Introduction,Complaint,Resolution,Goodbye"'),
-    phases_file: Path | None = typer.Option(None, "--phases-file", help="YAML or JSON list of {name, description}"),
-    unordered: bool = typer.Option(False, "--unordered", help="phases may come in any order and repeat"),
-    other: str | None = typer.Option(None, "--other", help="name for what fits no phase and for long non-speech (default Other)"),
-    require_all: bool = typer.Option(False, "--require-all", help="every call passes through every phase"),
+    phases: str | None = PhasesOpt,
+    phases_file: Path | None = PhasesFileOpt,
+    unordered: bool = UnorderedOpt,
+    other: str | None = OtherOpt,
+    require_all: bool = RequireAllOpt,
     workers: int = typer.Option(1, "--workers", min=1, help="worker processes (or Ray actors), each with its models loaded and 1 ASR thread"),
     engine: str = typer.Option("local", "--engine", help="local (worker processes on this machine) or ray"),
     ray_address: str | None = typer.Option(None, "--ray-address", help="with --engine ray: a running cluster (host:port or ray://host:10001); default: start a local one"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="run again the calls that failed in an earlier run (done ones are always skipped)"),
     page_audio: str = typer.Option("link", "--page-audio", help="the audio of each CALL.html: link, embed or none"),
     phase_model: str | None = PhaseModelOpt,
-    segmenter_name: str = typer.Option("embedding", "--segmenter", help="embedding | llm | hybrid"),
+    segmenter_name: str = SegmenterOpt,
     llm: str | None = LLMOpt,
     no_llm: bool = NoLLMOpt,
     llm_base_url: str | None = BaseURLOpt,
