@@ -48,21 +48,15 @@ def run_job(job: dict[str, Any], model: str, scratch: Path) -> dict[str, Any]:
             Path(audio).unlink(missing_ok=True)
 
 
-def _watch(parent: int) -> None:
-    """Exit at once when the server is gone (killed): its restart queues this job again."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
-
-
 def work(folder: str, model: str, parent: int) -> None:
-    import threading
+    from ..models import release_freed_memory
+    from ..processes import exit_with_parent
 
-    threading.Thread(target=_watch, args=(parent,), daemon=True).start()
+    exit_with_parent(parent)  # the server's restart queues the job this worker had again
     store = Store(Path(folder))
     scratch = Path(folder) / "fetched"
     scratch.mkdir(exist_ok=True)
-    while True:  # _watch ends this process when the server is gone
+    while True:  # exit_with_parent ends this process when the server is gone
         job = store.claim(os.getpid())
         if job is None:
             time.sleep(0.3)
@@ -74,8 +68,6 @@ def work(folder: str, model: str, parent: int) -> None:
         except Exception as e:  # a bug of ours: the job says so, the worker goes on
             traceback.print_exc()
             store.finish(job["id"], error=f"internal error: {type(e).__name__}: {e}")
-        from ..models import release_freed_memory
-
         release_freed_memory()  # a worker runs job after job: give each one's freed heap back (models.py)
         if job["request"].get("webhook_url"):
             store.webhook_answered(job["id"], notify(job["request"], job["id"], store.get(job["id"])["status"]))
