@@ -160,21 +160,11 @@ class Manifest:
 _WORKER: dict[str, Any] = {}
 
 
-def _watch_parent(parent: int) -> None:
-    """A local worker ends when its driver is gone (killed): the rerun does its call again."""
-    import threading
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def init_worker(options: dict[str, Any], spec: dict[str, Any] | None, parent: int | None = None) -> None:
-    if parent is not None:
-        _watch_parent(parent)
+    if parent is not None:  # a local worker: the rerun does its call again when the driver is killed
+        from .processes import exit_with_parent
+
+        exit_with_parent(parent)
     _WORKER["options"] = Options.coerce(options)
     _WORKER["spec"] = PhaseSpec.parse(spec) if spec is not None else None
 
@@ -182,6 +172,7 @@ def init_worker(options: dict[str, Any], spec: dict[str, Any] | None, parent: in
 def analyze_call(source: str) -> dict[str, Any]:
     """{"source", "result": CallResult JSON, "wall"} or {"source", "error"}; never raises for a bad call."""
     from .audio import download
+    from .models import release_freed_memory
     from .pipeline import analyze
 
     t = time.perf_counter()
@@ -205,8 +196,6 @@ def analyze_call(source: str) -> dict[str, Any]:
     finally:
         if fetched:
             Path(fetched).unlink(missing_ok=True)
-        from .models import release_freed_memory
-
         release_freed_memory()  # call after call, the heap would otherwise only grow (models.py)
 
 
@@ -324,13 +313,16 @@ def run(
         todo.append(call)
     by_source = {c.source: c for c in todo}
 
+    def failed(call: Call, error: str) -> None:
+        manifest.record(call, "failed", error)
+        progress.failed += 1
+        emit(progress.event(call, "failed", error))
+
     def finished(answer: dict[str, Any]) -> None:
         call = by_source[answer["source"]]
         progress.processed += 1
         if "error" in answer:
-            manifest.record(call, "failed", answer["error"])
-            progress.failed += 1
-            emit(progress.event(call, "failed", answer["error"]))
+            failed(call, answer["error"])
             return
         result = CallResult.model_validate_json(answer["result"])
         folder, stem = _where(out, call)
@@ -339,9 +331,7 @@ def run(
             files = outputs.result_files(stem, result.transcript, result, audio_src, other)
             outputs.write(folder, files, keep=None if call.is_url else Path(call.source))
         except CallphaseError as e:
-            manifest.record(call, "failed", str(e))
-            progress.failed += 1
-            emit(progress.event(call, "failed", str(e)))
+            failed(call, str(e))
             return
         t = result.transcript
         talk = {s.speaker: round(s.share, 4) for s in (t.metrics.speakers if t.metrics else [])}
@@ -479,23 +469,28 @@ def _summary(rows: list[dict[str, Any]], wall: float, ran: int) -> Summary:
     return Summary(rows, phases, wall, ran)
 
 
-def _atomic_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+def _csv(header: list[str], rows: list[list[Any]]) -> str:
+    import io
+
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return text.getvalue()
 
 
 def _write_summary(out: Path, summary: Summary) -> None:
+    """summary.csv and summary_phases.csv, written like a call's results (outputs.write: all or nothing)."""
+    from . import outputs
+
     rows = []
     for r in summary.calls:
         phases = "; ".join(f"{n} {a:.2f}-{b:.2f}" for n, a, b in json.loads(r["phases"] or "[]"))
         talk = "; ".join(f"{s} {v:.2f}" for s, v in json.loads(r["talk"] or "{}").items())
         rows.append([r["name"], r["source"], r["status"], f"{r['duration']:.2f}" if r["duration"] is not None else "",
                      phases, talk, r["error"] or ""])
-    _atomic_csv(out / "summary.csv", ["name", "source", "status", "duration_s", "phases", "talk_share", "error"], rows)
-    _atomic_csv(out / "summary_phases.csv", ["phase", "calls", "share_of_calls", "mean_duration_s"],
-                [[p["phase"], p["calls"], p["share_of_calls"], p["mean_duration"]] for p in summary.phases])
+    outputs.write(out, {
+        "summary.csv": _csv(["name", "source", "status", "duration_s", "phases", "talk_share", "error"], rows),
+        "summary_phases.csv": _csv(["phase", "calls", "share_of_calls", "mean_duration_s"],
+                                   [[p["phase"], p["calls"], p["share_of_calls"], p["mean_duration"]] for p in summary.phases]),
+    })
