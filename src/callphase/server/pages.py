@@ -79,8 +79,8 @@ def _head(title: str, refresh: int | None = None) -> str:
 
 
 def index(items: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> str:
-    """The job list and the upload form. `items`: GET /v2/transcript's entries; `jobs`: the same jobs from the
-    store, for what the list entry does not carry (title, phases asked, duration)."""
+    """The job list and the upload form. `items`: GET /v2/transcript's entries for `jobs`, in the same order;
+    the jobs give what an entry does not carry (title, phases asked, duration)."""
     esc = html.escape
     out = [_head("callphase: calls"), "<header><h1>Calls</h1>",
            '<p class="meta">Recordings sent to this callphase server, newest first. '
@@ -111,25 +111,16 @@ def index(items: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> str:
     if not items:
         out.append("<p>No calls yet.</p>")
     else:
-        by_id = {j["id"]: j for j in jobs}
         out.append('<table aria-labelledby="jobs"><thead><tr><th scope="col">Call</th><th scope="col">Status</th>'
                    '<th scope="col">Length</th><th scope="col">Phases</th><th scope="col">Submitted</th></tr></thead><tbody>')
-        for item in items:
-            job = by_id.get(item["id"], {})
-            request = job.get("request", {})
-            title = request.get("title") or item["audio_url"].rsplit("/", 1)[-1] or item["id"]
-            asked = request.get("phases")
-            phases = (asked if isinstance(asked, str) else ", ".join(
-                p if isinstance(p, str) else str(p.get("name", "")) for p in asked) if isinstance(asked, list) else
-                "phases" if asked else "chapters" if request.get("auto_chapters") else "transcript only")
-            result = job.get("result") or {}
-            duration = result.get("transcript", {}).get("duration")
+        for item, job in zip(items, jobs):
+            duration = (job["result"] or {}).get("transcript", {}).get("duration")
             status = item["status"] + (f": {item['error']}" if item.get("error") else "")
             out.append(f'<tr data-id="{esc(item["id"])}" data-status="{esc(item["status"])}">'
-                       f'<td><a href="calls/{esc(item["id"])}">{esc(title)}</a></td>'
+                       f'<td><a href="calls/{esc(item["id"])}">{esc(title_of(job))}</a></td>'
                        f'<td class="status-{esc(item["status"])}">{esc(status)}</td>'
                        f'<td>{f"{duration:.0f} s" if duration is not None else ""}</td>'
-                       f"<td>{esc(phases)}</td><td>{esc(item['created'][:19].replace('T', ' '))} UTC</td></tr>")
+                       f"<td>{esc(_asked(job['request']))}</td><td>{esc(item['created'][:19].replace('T', ' '))} UTC</td></tr>")
         out.append("</tbody></table>")
     out.append(f"</main><script>{UPLOAD_SCRIPT}</script></body></html>")
     return "\n".join(out) + "\n"
@@ -155,6 +146,18 @@ def pending(job: dict[str, Any], title: str) -> str:
     return (_head(f"{title}: {job['status']}", refresh=2 if running else None) +
             f'<header><p class="small"><a href="../">All calls</a></p><h1>{esc(title)}</h1></header>'
             f"<main>{body}</main></body></html>\n")
+
+
+def _asked(request: dict[str, Any]) -> str:
+    """What a job asked for, as the list shows it: its phases, or chapters, or a transcript only."""
+    asked = request.get("phases")
+    if isinstance(asked, str):
+        return asked
+    if isinstance(asked, list):
+        return ", ".join(p if isinstance(p, str) else str(p.get("name", "")) for p in asked)
+    if asked:
+        return "phases"
+    return "chapters" if request.get("auto_chapters") else "transcript only"
 
 
 def title_of(job: dict[str, Any]) -> str:
