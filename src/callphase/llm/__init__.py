@@ -9,25 +9,19 @@ Backend specs (the `llm.backend` option): `local` (the packaged model), `local:P
 """
 from __future__ import annotations
 
-import http.client
 import importlib.util
 import json
-import logging
 import os
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import LLMError, ModelError, OptionsError
+from ..remote import check_url, request_json
 
 Message = dict[str, str]
-# Waits (retries, backoff) are logged here; the CLI shows them on stderr, so a slow endpoint is never silent.
-log = logging.getLogger("callphase.llm")
 
 
 @dataclass
@@ -186,65 +180,23 @@ class OpenAILLM:
         backoff: float = 1.0,
     ):
         self.model = model
-        self.base_url = (base_url or default_base_url()).rstrip("/")
-        parsed = urllib.parse.urlparse(self.base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise OptionsError(f"LLM base URL {self.base_url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000/v1",
-                               option="llm.base_url")
+        self.base_url = check_url(base_url or default_base_url(), "LLM base URL", "llm.base_url",
+                                  "http://127.0.0.1:8000/v1")
         self.context = None  # unknown: the endpoint says so when a request is too long
         self.api_key = api_key if api_key is not None else default_api_key()
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.name = f"openai:{model}"
 
     def chat(self, messages, json_schema=None, max_tokens=512, temperature=0.0) -> ChatResult:
-
         body = json.dumps(request_body(messages, json_schema, max_tokens, temperature, self.model)).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         url = f"{self.base_url}/chat/completions"
-        last = ""
-        for attempt in range(self.retries + 1):
-            wait = self.backoff * 2**attempt
-            t = time.perf_counter()
-            try:
-                req = urllib.request.Request(url, data=body, headers=headers, method="POST")
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    data = json.loads(resp.read().decode("utf-8"))
-                return result_from_response(data, time.perf_counter() - t, url)
-            except urllib.error.HTTPError as e:
-                detail = _error_text(e)
-                if e.code in (401, 403):
-                    raise LLMError(
-                        f"{url} refused the API key ({e.code}): {detail}; set $CALLPHASE_LLM_API_KEY or $OPENAI_API_KEY"
-                    ) from None
-                if e.code != 429 and e.code < 500:
-                    raise LLMError(f"{url} answered {e.code}: {detail}") from None
-                last = f"{e.code} {'rate limited' if e.code == 429 else 'server error'}: {detail}"
-                retry_after = e.headers.get("Retry-After") if e.headers else None
-                if retry_after and retry_after.replace(".", "", 1).isdigit():
-                    wait = min(float(retry_after), 60.0)
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-                reason = getattr(e, "reason", e)
-                last = f"cannot reach it: {reason}"
-            except (http.client.HTTPException, OSError) as e:  # e.g. IncompleteRead: closed mid-response
-                last = f"the connection broke mid-response: {type(e).__name__}"
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                last = "the response is not JSON"
-            if attempt < self.retries:
-                log.warning("LLM %s: %s; retrying in %.0f s (attempt %d of %d)", url, last, wait, attempt + 2,
-                            self.retries + 1)
-                time.sleep(wait)
-        raise LLMError(f"{url} failed after {self.retries + 1} attempts; last: {last}")
-
-
-def _error_text(e) -> str:
-    try:
-        data = json.loads(e.read().decode("utf-8", "replace"))
-        err = data.get("error", data)
-        return str(err.get("message", err) if isinstance(err, dict) else err)[:300]
-    except Exception:
-        return str(e.reason)[:300]
+        data, seconds = request_json(url, body, headers, error=LLMError, label="LLM",
+                                     key_hint="set $CALLPHASE_LLM_API_KEY or $OPENAI_API_KEY",
+                                     timeout=self.timeout, retries=self.retries, backoff=self.backoff)
+        return result_from_response(data, seconds, url)
 
 
 def default_base_url() -> str:
