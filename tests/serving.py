@@ -47,6 +47,15 @@ class Server:
         except urllib.error.HTTPError as e:
             return e.code, e.read()
 
+    def wait(self, job_id, seconds=120):
+        """The job once it is completed or failed."""
+        for _ in range(seconds * 5):
+            job = json.loads(self.request("GET", f"/v2/transcript/{job_id}")[1])
+            if job["status"] in ("completed", "error"):
+                return job
+            time.sleep(0.2)
+        raise AssertionError(f"job {job_id} still {job['status']}")
+
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

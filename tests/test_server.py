@@ -66,12 +66,7 @@ def test_auth_limits_and_errors_are_json(server, tmp_path):
 
 
 def wait_done(s, job_id, seconds=120):
-    for _ in range(seconds * 5):
-        job = json.loads(s.request("GET", f"/v2/transcript/{job_id}")[1])
-        if job["status"] in ("completed", "error"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {job['status']}")
+    return s.wait(job_id, seconds)
 
 
 def test_phases_from_the_api_and_the_calls_page_that_shows_them(server, card_call):

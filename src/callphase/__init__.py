@@ -8,6 +8,7 @@
 Everything a user imports is listed in `__all__`, every error type included.
 """
 from .errors import (
+    ASRError,
     AudioError,
     CallphaseError,
     CaptionError,
@@ -31,6 +32,6 @@ __all__ = [
     # data
     "CallResult", "Phase", "PhaseDef", "PhaseSpec", "Segmentation", "Transcript", "Utterance", "Word",
     # errors
-    "AudioError", "CallphaseError", "CaptionError", "LLMError", "ModelError", "OptionsError", "OutputError",
+    "ASRError", "AudioError", "CallphaseError", "CaptionError", "LLMError", "ModelError", "OptionsError", "OutputError",
     "PhaseSpecError",
 ]

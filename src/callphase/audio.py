@@ -41,6 +41,25 @@ class Audio:
         return self.samples.mean(axis=0) if self.channels > 1 else self.samples[0]
 
 
+def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    """Float samples (mono, or (channels, n)) as a 16-bit PCM WAV file in memory (what an ASR service is sent). Samples that
+    came from 16-bit audio come back bit for bit (x * 32768, rounded). A block of BLOCK_SECONDS at 16 kHz
+    is 19.2 MB, under OpenAI's 25 MB upload limit."""
+    import io
+    import wave
+
+    x = np.asarray(samples, dtype=np.float64)
+    x = x[None] if x.ndim == 1 else x  # (channels, n)
+    pcm = np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2").T  # interleaved
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(x.shape[0])
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
 def decode(path: str | Path, sample_rate: int = SAMPLE_RATE, keep_channels: bool = False) -> Audio:
     """Decode the first audio stream of `path` whole, resampled to `sample_rate`.
 

@@ -278,12 +278,17 @@ def run(
     if opts.llm.backend is not None and not isinstance(opts.llm.backend, str):
         raise OptionsError("a batch needs the LLM backend by name (its workers make their own)", option="llm.backend")
     make_llm(opts.llm)  # an unknown backend fails here, not in every worker
+    if opts.asr.backend not in (None, "local"):
+        from .asr import get_asr
+
+        get_asr(opts.asr)  # so does an unknown or malformed ASR backend (remote ones load nothing)
     calls = collect(list(inputs))
     out = Path(out)
     outputs.check(out, [], False)
     manifest = Manifest(out)
     config = (asdict(opts), spec.model_dump() if spec is not None else None)
-    recorded = {"options": {**config[0], "llm": {**config[0]["llm"], "api_key": None}},  # no secret on disk
+    recorded = {"options": {**config[0], "llm": {**config[0]["llm"], "api_key": None},  # no secret on disk
+                            "asr": {**config[0]["asr"], "api_key": None}},
                 "phases": config[1], "page_audio": page_audio}
     if not manifest.same_config(json.dumps(recorded, sort_keys=True, default=str)):
         manifest.close()

@@ -93,7 +93,8 @@ class Reporter:
 
 # The option each library error names (CallphaseError.option), and the flag that sets it here.
 FLAGS = {
-    "asr.model": "--model", "asr.language": "--language", "segmenter.name": "--segmenter",
+    "asr.model": "--model", "asr.language": "--language", "asr.backend": "--asr", "asr.base_url": "--asr-base-url",
+    "asr.keyterms": "--keyterms", "asr.device": "--device", "asr.compute_type": "--compute-type", "segmenter.name": "--segmenter",
     "segmenter.phase_model": "--phase-model", "llm.backend": "--llm", "llm.base_url": "--llm-base-url",
     "speakers.channel_names": "--channels", "speakers.mono": "--mono", "speakers.speakers": "--speakers",
     "out": "--out", "force": "--force", "server.api_key": "--api-key-env", "calls": "CALLS", "inputs": "INPUT",
@@ -148,10 +149,13 @@ def _options(
     mono: bool = False, channels: str | None = None, speakers: int = 2, roles: bool = False,
     segmenter: str = "embedding", phase_model: str | None = "auto",
     llm: str | None = None, no_llm: bool = False, llm_base_url: str | None = None,
+    asr: str | None = None, asr_base_url: str | None = None, keyterms: str | None = None,
+    device: str = "cpu", compute_type: str = "int8",
 ) -> Options:
     """Flags -> Options: the only thing a command does before handing the call to the pipeline."""
     return Options(
-        asr=ASROptions(model=model, language=language, beam_size=beam_size),
+        asr=ASROptions(backend=asr, base_url=asr_base_url, keyterms=keyterms, model=model, language=language,
+                       beam_size=beam_size, device=device, compute_type=compute_type),
         vad=VADOptions(enabled=not no_vad),
         speakers=SpeakerOptions(mono=mono, channel_names=channels, speakers=speakers, roles=roles),
         segmenter=SegmenterOptions(name=segmenter, phase_model=phase_model),
@@ -208,7 +212,12 @@ UnorderedOpt = typer.Option(False, "--unordered", help="phases may come in any o
 OtherOpt = typer.Option(None, "--other", help="name for what fits no phase and for long non-speech (default Other; e.g. Hold)")
 RequireAllOpt = typer.Option(False, "--require-all", help="every call passes through every phase")
 SegmenterOpt = typer.Option("embedding", "--segmenter", help="embedding | llm | hybrid (llm and hybrid need an LLM)")
-ModelOpt = typer.Option("base", "--model", help="tiny | base | a Hugging Face model name | a local CTranslate2 directory")
+ModelOpt = typer.Option("base", "--model", help="local ASR model: tiny | base | a Hugging Face model name | a local CTranslate2 directory")
+ASROpt = typer.Option(None, "--asr", help="speech recognition: local (default; faster-whisper here) | openai:MODEL (any OpenAI-compatible /v1/audio/transcriptions) | assemblyai[:SPEECH_MODEL] (AssemblyAI v2, or another callphase serve); default from $CALLPHASE_ASR")
+ASRBaseURLOpt = typer.Option(None, "--asr-base-url", help="base URL of the --asr service, e.g. http://127.0.0.1:8000/v1 (openai:) or http://gpu-box:8000 (assemblyai); default $CALLPHASE_ASR_BASE_URL; key from $CALLPHASE_ASR_API_KEY, else $OPENAI_API_KEY / $ASSEMBLYAI_API_KEY")
+KeytermsOpt = typer.Option(None, "--keyterms", help='names the recogniser should spell right, e.g. "Acme Telecom,premium subscription" (phase files may add a keyterms list)')
+DeviceOpt = typer.Option("cpu", "--device", help="local ASR: cpu | cuda | auto")
+ComputeTypeOpt = typer.Option("int8", "--compute-type", help="local ASR: CTranslate2 compute type (int8; float16 or int8_float16 on a GPU)")
 LanguageOpt = typer.Option(None, "--language", help="spoken language code, e.g. en (default: detect)")
 BeamOpt = typer.Option(1, "--beam-size", min=1, help="beam size for decoding (5 is slower, better on wideband audio)")
 OutOpt = typer.Option(None, "--out", help="write results into this directory instead of printing them")
@@ -245,6 +254,11 @@ def segment(
     force: bool = ForceOpt,
     page_audio: str = typer.Option("link", "--page-audio", help="the audio of CALL.html in --out: link (the input file, relative to the page), embed (inside the page) or none"),
     model: str = ModelOpt,
+    asr: str | None = ASROpt,
+    asr_base_url: str | None = ASRBaseURLOpt,
+    keyterms: str | None = KeytermsOpt,
+    device: str = DeviceOpt,
+    compute_type: str = ComputeTypeOpt,
     language: str | None = LanguageOpt,
     beam_size: int = BeamOpt,
     mono: bool = MonoOpt,
@@ -263,7 +277,7 @@ def segment(
             raise _fail(reporter, f"--page-audio must be {', '.join(outputs.PAGE_AUDIO)}, not {page_audio!r}")
         spec = _phase_spec(phases, phases_file, **overrides)
         options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles,
-                           segmenter_name, phase_model, llm, no_llm, llm_base_url)
+                           segmenter_name, phase_model, llm, no_llm, llm_base_url, asr=asr, asr_base_url=asr_base_url, keyterms=keyterms, device=device, compute_type=compute_type)
         dry = _dry_run(llm) if show_prompt else None
         if dry is not None:
             options.llm = LLMOptions(backend=dry)
@@ -287,6 +301,11 @@ def transcribe(
     out: Path | None = OutOpt,
     force: bool = ForceOpt,
     model: str = ModelOpt,
+    asr: str | None = ASROpt,
+    asr_base_url: str | None = ASRBaseURLOpt,
+    keyterms: str | None = KeytermsOpt,
+    device: str = DeviceOpt,
+    compute_type: str = ComputeTypeOpt,
     language: str | None = LanguageOpt,
     beam_size: int = BeamOpt,
     mono: bool = MonoOpt,
@@ -300,7 +319,7 @@ def transcribe(
     """Transcribe a call: transcript JSON on stdout, or transcript JSON, VTT and SRT in --out.
     Stereo calls are transcribed per channel (one speaker each); mono calls are diarized."""
     with Reporter(quiet, json_logs) as reporter:
-        options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles)
+        options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles, asr=asr, asr_base_url=asr_base_url, keyterms=keyterms, device=device, compute_type=compute_type)
         if out is not None:
             outputs.check(out, outputs.names(call.stem, None), force, keep=call)
         transcript = callphase.load_transcript(call, options, reporter.progress)
@@ -500,6 +519,11 @@ def batch(
     no_llm: bool = NoLLMOpt,
     llm_base_url: str | None = BaseURLOpt,
     model: str = ModelOpt,
+    asr: str | None = ASROpt,
+    asr_base_url: str | None = ASRBaseURLOpt,
+    keyterms: str | None = KeytermsOpt,
+    device: str = DeviceOpt,
+    compute_type: str = ComputeTypeOpt,
     language: str | None = LanguageOpt,
     beam_size: int = BeamOpt,
     mono: bool = MonoOpt,
@@ -522,7 +546,7 @@ def batch(
             raise _fail(reporter, "--ray-address needs --engine ray")
         spec = _phase_spec(phases, phases_file, **overrides)
         options = _options(model, language, beam_size, no_vad, mono, channels, speakers, roles,
-                           segmenter_name, phase_model, llm, no_llm, llm_base_url)
+                           segmenter_name, phase_model, llm, no_llm, llm_base_url, asr=asr, asr_base_url=asr_base_url, keyterms=keyterms, device=device, compute_type=compute_type)
         bar = _BatchBar(reporter)
         try:
             summary = batches.run(inputs, out, spec, options, workers, engine, ray_address, retry_failed, page_audio,

@@ -45,3 +45,8 @@ class ModelError(CallphaseError):
 
 class LLMError(CallphaseError):
     """A language model backend failed: unreachable, refused the key, rate-limited, or kept failing."""
+
+
+class ASRError(CallphaseError):
+    """A speech recognition service failed: unreachable, refused the key, kept failing, or answered
+    without the word times callphase needs."""

@@ -184,14 +184,14 @@ def _resolve_whisper(name: str) -> tuple[str, bool]:
     return name, False  # a Hugging Face name or a faster-whisper size: needs the hub
 
 
-def load_whisper(name: str = "base", cpu_threads: int = 1, compute_type: str = "int8"):
+def load_whisper(name: str = "base", cpu_threads: int = 1, compute_type: str = "int8", device: str = "cpu"):
     """Load a faster-whisper model once per process. One thread was as fast as two in trials."""
     # one cache key however the arguments are spelled: load_whisper("base") and load_whisper("base", 1)
     # were two keys, and a second copy of the model (150 MB) when callers differed
-    return _load_whisper(name, cpu_threads, compute_type)
+    return _load_whisper(name, cpu_threads, compute_type, device)
 
 
-def new_whisper(name: str = "base", cpu_threads: int = 1, compute_type: str = "int8"):
+def new_whisper(name: str = "base", cpu_threads: int = 1, compute_type: str = "int8", device: str = "cpu"):
     """A newly loaded faster-whisper model, for one call's transcription.
 
     Whisper re-decodes a failed window by sampling at a higher temperature. CTranslate2 seeds each
@@ -203,18 +203,30 @@ def new_whisper(name: str = "base", cpu_threads: int = 1, compute_type: str = "i
     import ctranslate2
 
     ctranslate2.set_random_seed(0)
-    return _load_whisper.__wrapped__(name, cpu_threads, compute_type)
+    return _load_whisper.__wrapped__(name, cpu_threads, compute_type, device)
+
+
+DEVICES = ("cpu", "cuda", "auto")
 
 
 @lru_cache(maxsize=4)
-def _load_whisper(name: str, cpu_threads: int, compute_type: str):
+def _load_whisper(name: str, cpu_threads: int, compute_type: str, device: str = "cpu"):
     from faster_whisper import WhisperModel
 
+    if device not in DEVICES:
+        raise ModelError(f"unknown device {device!r}: use {', '.join(DEVICES)}", option="asr.device")
+    if device == "cuda":
+        import ctranslate2
+
+        if ctranslate2.get_cuda_device_count() == 0:
+            raise ModelError("asr device cuda: no CUDA GPU is visible to CTranslate2 (use device cpu)", option="asr.device")
     where, local = resolve_whisper(name)
     try:
         return WhisperModel(
-            where, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=local
+            where, device=device, compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=local
         )
+    except ValueError as e:  # CTranslate2's own check of compute_type against the device
+        raise ModelError(f"cannot load Whisper model '{name}' on {device}: {e}", option="asr.compute_type") from None
     except Exception as e:
         hint = "" if local else " (not packaged; downloading it needs internet access to the Hugging Face hub)"
         raise ModelError(f"cannot load Whisper model '{name}'{hint}: {str(e).splitlines()[0]}", option="asr.model") from None

@@ -13,15 +13,31 @@ from typing import TYPE_CHECKING, Any
 from .errors import OptionsError
 
 if TYPE_CHECKING:
+    from .asr import ASR
     from .llm import LLM
 
 
 @dataclass
 class ASROptions:
-    """Speech recognition (faster-whisper)."""
+    """Speech recognition: local faster-whisper, or the user's own ASR service (asr/)."""
 
-    # `tiny` / `base` (packaged, offline), a Hugging Face model name, or a local CTranslate2 directory.
+    # "local" (faster-whisper in this process), "openai:MODEL" (any OpenAI-compatible
+    # /v1/audio/transcriptions), "assemblyai" or "assemblyai:SPEECH_MODEL" (AssemblyAI's v2 API, or another
+    # `callphase serve`), or a backend object (asr.ASR). None: $CALLPHASE_ASR, else "local".
+    backend: str | ASR | None = None
+    # The service's base URL for openai:/assemblyai (default $CALLPHASE_ASR_BASE_URL, else the vendor's).
+    base_url: str | None = None
+    # Its key (default $CALLPHASE_ASR_API_KEY, else $OPENAI_API_KEY / $ASSEMBLYAI_API_KEY).
+    api_key: str | None = None
+    # Names the recogniser should spell right ("Acme Telecom, premium subscription", or a list): Whisper's
+    # hotwords locally, the prompt for openai:, keyterms_prompt for assemblyai. Phase files may add some.
+    keyterms: list[str] | str | None = None
+    # Local: `tiny` / `base` (packaged, offline), a Hugging Face model name, or a local CTranslate2 directory.
     model: str = "base"
+    # Local: "cpu", "cuda" (a GPU CTranslate2 can see) or "auto".
+    device: str = "cpu"
+    # Local: CTranslate2's compute type (int8; float16 or int8_float16 on a GPU).
+    compute_type: str = "int8"
     # Spoken language code ("en"); None: Whisper detects it.
     language: str | None = None
     # Greedy: on real 8 kHz phone speech beam 5 was no more accurate (WER on the pyannote sample
@@ -32,6 +48,12 @@ class ASROptions:
     cpu_threads: int = 1
     # Utterances break at sentence ends and at pauses at least this long (seconds).
     split_gap: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.keyterms is not None:
+            from .asr import parse_keyterms
+
+            self.keyterms = parse_keyterms(self.keyterms)
 
 
 @dataclass

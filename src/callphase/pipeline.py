@@ -6,6 +6,7 @@ summaries -> CallResult.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -61,6 +62,9 @@ def analyze(
     Bad phases or options fail before any audio is decoded."""
     opts = Options.coerce(options)
     spec = None if phases is None else PhaseSpec.parse(phases)
+    if spec is not None and spec.keyterms:  # the phase file's key terms join the options' (theirs unchanged)
+        terms = list(dict.fromkeys((opts.asr.keyterms or []) + spec.keyterms))
+        opts = dataclasses.replace(opts, asr=dataclasses.replace(opts.asr, keyterms=terms))
     llm = make_llm(opts.llm)
     segmenter = make_segmenter(opts, llm) if spec is not None else None
     notes = []

@@ -14,9 +14,9 @@ import numpy as np
 
 from . import speakers as spk
 from . import vad
-from .audio import Audio, blocks, speech_seconds
+from .asr import ASR, RawWord, get_asr, parse_keyterms
+from .audio import Audio, blocks, speech_seconds, wav_bytes
 from .errors import ModelError, OptionsError
-from .models import new_whisper
 from .options import ASROptions, SpeakerOptions, VADOptions
 from .talk import call_metrics
 from .types import Transcript, Utterance, Word
@@ -41,55 +41,46 @@ def transcribe(
     options: ASROptions | None = None,
     channel: int | None = None,
     clips: list[tuple[float, float]] | None = None,
-    model=None,
+    backend: ASR | None = None,
 ) -> tuple[Iterator[Utterance], str | None]:
     """Return (utterances in time order, as a lazy generator; the spoken language) for one channel of
     `audio` (None: all channels mixed), times counted from the start of the file (`audio.offset`).
 
     `clips`: only these (start, end) spans, in the block's own seconds, are transcribed.
-    `model`: the call's own Whisper model (`models.new_whisper`; one is loaded when None).
+    `backend`: the call's recogniser (`asr.get_asr`; one is made from `options` when None).
     Whisper merges speaker turns on phone audio, so utterances are cut from word times rather than
-    taken as Whisper's segments."""
+    taken as the recogniser's segments."""
     opts = options or ASROptions()
     samples = audio.mono() if channel is None else audio.samples[channel]
     if clips is not None and not clips:
         return iter(()), opts.language
     if speech_seconds(Audio(samples[None], audio.sample_rate, audio.source_rate, 1)) < 0.2:
         return iter(()), opts.language
-    model = model or new_whisper(opts.model, opts.cpu_threads)
-    segments, info = model.transcribe(
-        samples,
-        beam_size=opts.beam_size,
-        language=opts.language,
-        word_timestamps=True,
-        # Trials on call audio: True invented text at the end of a real clip; Whisper's own VAD dropped
-        # whole sentences on phone-band audio (see vad.py for ours). See shared/MODELS.md.
-        condition_on_previous_text=False,
-        vad_filter=False,
-        clip_timestamps=[t for c in clips for t in c] if clips else "0",
-    )
-    return _utterances(segments, opts.split_gap, audio.offset, channel), info.language
+    backend = backend or get_asr(opts)
+    heard = backend.recognize(samples, audio.sample_rate, clips, opts.language, parse_keyterms(opts.keyterms))
+    return _utterances(heard.segments, opts.split_gap, audio.offset, channel), heard.language
 
 
-def _utterances(segments, split_gap: float, offset: float = 0.0, channel: int | None = None) -> Iterator[Utterance]:
+def _utterances(segments: Iterable[list[RawWord]], split_gap: float, offset: float = 0.0,
+                channel: int | None = None) -> Iterator[Utterance]:
     index = 0
     for segment in segments:
-        for words in _split(segment.words or [], split_gap):
-            text = "".join(w.word for w in words).strip()
+        for words in _split(segment, split_gap):
+            text = "".join(w.text for w in words).strip()
             if not text:
                 continue
             yield Utterance(
                 index=index,
-                start=round(float(words[0].start) + offset, 3),
-                end=round(float(max(words[-1].end, words[0].start)) + offset, 3),
+                start=round(words[0].start + offset, 3),
+                end=round(max(words[-1].end, words[0].start) + offset, 3),
                 text=text,
                 channel=channel,
                 words=[
                     Word(
-                        text=w.word.strip(),
-                        start=round(float(w.start) + offset, 3),
-                        end=round(float(w.end) + offset, 3),
-                        probability=round(float(w.probability), 4),
+                        text=w.text.strip(),
+                        start=round(w.start + offset, 3),
+                        end=round(w.end + offset, 3),
+                        probability=round(w.probability, 4) if w.probability is not None else None,
                     )
                     for w in words
                 ],
@@ -97,10 +88,10 @@ def _utterances(segments, split_gap: float, offset: float = 0.0, channel: int | 
             index += 1
 
 
-def _split(words: list, gap: float) -> Iterator[list]:
-    current: list = []
+def _split(words: list[RawWord], gap: float) -> Iterator[list[RawWord]]:
+    current: list[RawWord] = []
     for w in words:
-        if current and (w.start - current[-1].end >= gap or current[-1].word.strip().endswith(SENTENCE_END)):
+        if current and (w.start - current[-1].end >= gap or current[-1].text.strip().endswith(SENTENCE_END)):
             yield current
             current = []
         current.append(w)
@@ -114,15 +105,24 @@ def transcribe_blocks(
     speakers: SpeakerOptions | None = None,
     on_utterance: Callable[[Utterance], None] | None = None,
     vad_options: VADOptions | None = None,
+    source: Path | bytes | Callable[[], bytes] | None = None,
 ) -> Transcript:
-    """A whole call from its audio blocks (one block, or `audio.blocks(path)` for a long file)."""
+    """A whole call from its audio blocks (one block, or `audio.blocks(path)` for a long file).
+
+    `source`: the call as a file (its path) or as WAV bytes (or a function making them), for a whole-call backend (`asr.CallASR`),
+    which is sent that once; the blocks then give VAD, non-speech and the layout only."""
     opts = options or ASROptions()
     check_language(opts.language)
+    keyterms = parse_keyterms(opts.keyterms)
     sp = speakers or SpeakerOptions()
     speech_only = (vad_options or VADOptions()).enabled
-    # loaded now, so that a bad asr.model fails before a silent call is decoded; the call's own model, so
-    # that its transcript does not depend on what this process transcribed before (models.new_whisper)
-    model = new_whisper(opts.model, opts.cpu_threads)
+    # made now, so that a bad asr.model fails before a silent call is decoded; a local backend loads the
+    # call's own model, so that its transcript does not depend on what this process transcribed before
+    backend = get_asr(opts)
+    whole_call = bool(getattr(backend, "whole_call", False))
+    if whole_call and source is None:
+        raise OptionsError(f"the {backend.name} backend transcribes whole files: give the call as a file",
+                           option="asr.backend")
     notes: list[str] = []
     layout: str | None = None
     names: list[str] = []
@@ -145,7 +145,7 @@ def transcribe_blocks(
             channels = [0, 1] if stereo else [None]
             regions = [[] for _ in channels]
             loud = [[] for _ in channels]
-            if not stereo and sp.speakers > 1:
+            if not stereo and sp.speakers > 1 and not whole_call:
                 if spk.embedder_available():
                     diarizing = True
                 else:
@@ -161,7 +161,9 @@ def transcribe_blocks(
                 local = vad.speech_regions(x, block.sample_rate)
                 regions[i] += [(s + block.offset, e + block.offset) for s, e in local]
                 clips = vad.clips(local, block.duration)
-            stream, lang = transcribe(block, replace(opts, language=language), channel, clips, model)
+            if whole_call:
+                continue
+            stream, lang = transcribe(block, replace(opts, language=language), channel, clips, backend)
             for u in stream:
                 if channel is not None:
                     u.speaker = names[channel]
@@ -182,6 +184,20 @@ def transcribe_blocks(
             except ModelError as e:
                 diarizing, embedder = False, None
                 notes.append(f"speakers are not told apart: {e}")
+    if whole_call and layout is not None:
+        stereo = layout == "stereo"
+        call = source() if callable(source) else source
+        utterances, lang = backend.recognize_call(call, stereo, 2 if stereo else sp.speakers, language, keyterms)
+        for u in utterances:
+            if u.channel is not None and layout == "stereo" and u.channel in (0, 1):
+                u.speaker = names[u.channel]
+            if on_utterance:
+                on_utterance(u)
+        language = language or lang
+        if layout == "mono" and sp.speakers > 1:
+            told = any(u.speaker for u in utterances)
+            notes.append(f"speakers from {backend.name}" if told
+                         else f"{backend.name} gave no speakers: speakers are not told apart")
     utterances.sort(key=lambda u: (u.start, u.end))
     if dropped_bleed:
         notes.append(f"{dropped_bleed} utterance(s) heard on both channels kept only on the louder one (cross-talk)")
@@ -200,7 +216,7 @@ def transcribe_blocks(
         u.index = i
     transcript = Transcript(
         duration=round(duration, 3), language=language, utterances=utterances,
-        source=f"faster-whisper:{opts.model}", channels=layout or "", non_speech=non_speech, notes=notes,
+        source=backend.name, channels=layout or "", non_speech=non_speech, notes=notes,
     )
     add_speaker_info(transcript, sp.roles)
     return transcript
@@ -242,7 +258,8 @@ def transcribe_audio(
     vad_options: VADOptions | None = None,
 ) -> Transcript:
     """A call already in memory (mono or stereo `Audio`)."""
-    return transcribe_blocks([audio], options, speakers, on_utterance, vad_options)
+    return transcribe_blocks([audio], options, speakers, on_utterance, vad_options,
+                             source=lambda: wav_bytes(audio.samples, audio.sample_rate))
 
 
 def transcribe_file(
@@ -254,4 +271,5 @@ def transcribe_file(
 ) -> Transcript:
     """A call from a file, decoded and transcribed block by block (memory does not grow with length)."""
     sp = speakers or SpeakerOptions()
-    return transcribe_blocks(blocks(path, keep_channels=not sp.mono), options, sp, on_utterance, vad_options)
+    return transcribe_blocks(blocks(path, keep_channels=not sp.mono), options, sp, on_utterance, vad_options,
+                             source=Path(path))

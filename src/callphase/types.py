@@ -109,6 +109,19 @@ class PhaseSpec(BaseModel):
     # found its Resolution phase with it; on STAR dialogues, which do skip phases, it hurt).
     require_all: bool = False
     other: str = "Other"
+    # Names the recogniser should spell right in these calls (company, products): added to asr.keyterms.
+    keyterms: list[str] = Field(default_factory=list)
+
+    @field_validator("keyterms", mode="before")
+    @classmethod
+    def _keyterms(cls, v: Any) -> list[str]:
+        from .asr import parse_keyterms
+        from .errors import OptionsError
+
+        try:
+            return parse_keyterms(v)
+        except OptionsError as e:
+            raise ValueError(str(e)) from None
 
     @model_validator(mode="after")
     def _check(self) -> PhaseSpec:

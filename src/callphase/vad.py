@@ -50,8 +50,9 @@ def gaps(regions: Spans, start: float, end: float, min_seconds: float = NON_SPEE
     return out
 
 
-def clips(regions: Spans, duration: float, min_gap: float = NON_SPEECH_MIN, margin: float = MARGIN) -> Spans:
-    """What Whisper transcribes: speech regions widened by `margin`, joined across gaps under `min_gap`."""
+def clips(regions: Spans, duration: float, min_gap: float = NON_SPEECH_MIN, margin: float | None = None) -> Spans:
+    """What Whisper transcribes: speech regions widened by `margin` (MARGIN), joined across gaps under `min_gap`."""
+    margin = MARGIN if margin is None else margin
     out: list[list[float]] = []
     for s, e in sorted(regions):
         s, e = max(0.0, s - margin), min(duration, e + margin)

@@ -37,7 +37,7 @@ def run(host: str, port: int, data: Path, workers: int = 1, api_key: str | None 
             store.recover(alive={p.pid for p in procs})
 
     threading.Thread(target=supervise, daemon=True).start()
-    app = create_app(store, api_key, max_upload_mb, allow_dirs, llm)
+    app = create_app(store, api_key, max_upload_mb, allow_dirs, llm, model)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
     server.run()

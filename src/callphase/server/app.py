@@ -23,8 +23,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from ..asr import parse_keyterms
 from ..captions import to_srt, to_vtt
-from ..errors import CallphaseError
+from ..errors import CallphaseError, OptionsError
 from ..options import LLMOptions
 from ..page import render
 from ..pipeline import make_llm
@@ -37,13 +38,14 @@ AUTH_ERROR = "Authentication error, API token missing/invalid"
 COOKIE = "callphase_key"
 FIELD_TYPES = {"title": str, "speaker_labels": bool, "speakers_expected": int, "multichannel": bool, "language_code": str,
                "auto_chapters": bool, "webhook_url": str, "webhook_auth_header_name": str,
-               "webhook_auth_header_value": str}
+               "webhook_auth_header_value": str, "speech_model": str}
 # request bodies, declared for /docs and for fuzzing (the routes read the JSON themselves, so that unknown
 # fields are accepted and every refusal is a 400 with a message)
 TRANSCRIPT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["audio_url"],
     "properties": {"audio_url": {"type": "string"},
                    "phases": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                   "keyterms_prompt": {"type": "array", "items": {"type": "string"}},
                    **{k: {"type": {bool: "boolean", int: "integer", str: "string"}[t]} for k, t in FIELD_TYPES.items()}}}}}}}
 CHAT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["messages"],
@@ -53,7 +55,7 @@ CHAT_BODY = {"requestBody": {"required": True, "content": {"application/json": {
 
 
 def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 2048,
-               allowed_dirs: list[Path] | None = None, llm: LLMOptions | None = None) -> FastAPI:
+               allowed_dirs: list[Path] | None = None, llm: LLMOptions | None = None, model: str = "base") -> FastAPI:
     """`llm`: the backend for chats that are not the seed's segmentation request, and for the seed
     answer's summaries (None or backend "none": extractive summaries, other chats refused)."""
     app = FastAPI(title="callphase",
@@ -170,6 +172,17 @@ def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 20
                 raise HTTPException(400, f"{name} must be a {kind.__name__}")
         if body.get("speakers_expected") is not None and not 1 <= body["speakers_expected"] <= 10:
             raise HTTPException(400, "speakers_expected must be from 1 to 10")
+        speech_models = served_models(model)
+        if body.get("speech_model") is not None and body["speech_model"] not in speech_models:
+            raise HTTPException(400, f"speech_model {body['speech_model']!r} is not served here: use "
+                                     f"{', '.join(sorted(speech_models))} (best: {model})")
+        if body.get("keyterms_prompt") is not None:
+            try:
+                if not isinstance(body["keyterms_prompt"], list):
+                    raise OptionsError("keyterms_prompt must be a list of strings")
+                parse_keyterms(body["keyterms_prompt"])
+            except OptionsError as e:
+                raise HTTPException(400, f"keyterms_prompt: {e}") from None
         if body.get("phases") is not None:  # callphase's own field; checked now, not when a worker gets to it
             try:
                 PhaseSpec.parse(body["phases"])
@@ -312,6 +325,14 @@ def create_app(store: Store, api_key: str | None = None, max_upload_mb: int = 20
         return answer
 
     return app
+
+
+def served_models(model: str) -> set[str]:
+    """What a transcript request's `speech_model` may name: "best" (the server's --model), that model, and
+    the packaged ones (they load offline)."""
+    from ..models import ALIASES, PACKAGED_WHISPER
+
+    return {"best", model, *PACKAGED_WHISPER, *ALIASES}
 
 
 def job_items(jobs: list[dict[str, Any]], base: str) -> list[dict[str, Any]]:

@@ -47,7 +47,7 @@ def transcript_object(job: dict[str, Any], audio_url: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": job["id"], "status": job["status"], "audio_url": audio_url, "error": job["error"],
         "text": None, "words": None, "utterances": None, "confidence": None, "audio_duration": None,
-        "language_code": request.get("language_code"), "speech_model": None, "speech_model_used": None,
+        "language_code": request.get("language_code"), "speech_model": request.get("speech_model"), "speech_model_used": None,
         "speaker_labels": bool(request.get("speaker_labels")), "multichannel": bool(request.get("multichannel")),
         "auto_chapters": bool(request.get("auto_chapters")), "chapters": None, "webhook_url": request.get("webhook_url"),
         "webhook_status_code": job.get("webhook_status"), "webhook_auth": bool(request.get("webhook_auth_header_name")),

@@ -19,8 +19,10 @@ from .store import Store
 def options_for(request: dict[str, Any], model: str) -> dict[str, Any]:
     """Options from an AssemblyAI-shaped transcript request (unknown fields are ignored)."""
     speakers = int(request.get("speakers_expected") or 2) if request.get("speaker_labels") else 1
+    chosen = request.get("speech_model")  # checked by the app: "best" or a model served here
     return {
-        "asr": {"model": model, "language": request.get("language_code") or None},
+        "asr": {"backend": "local", "model": model if chosen in (None, "best") else chosen,
+                "language": request.get("language_code") or None, "keyterms": request.get("keyterms_prompt")},
         "speakers": {"speakers": max(1, min(speakers, 10)), "mono": not request.get("multichannel", False)},
         "llm": {"backend": "none"},
     }
