@@ -1,7 +1,7 @@
 """An OpenAI-shaped speech-to-text server on loopback for the ASR backend tests: `POST /v1/audio/transcriptions`
 (multipart: file, model, response_format=verbose_json, timestamp_granularities[]) answered with faster-whisper
-tiny.en results, as speaches/faster-whisper-server do: VAD first (callphase's own, so that it hears what a
-local run hears), then Whisper with word timestamps. A real HTTP server in a thread; `faults` are answered
+tiny.en results with word timestamps, as speaches/faster-whisper-server give them (the audio whole, no VAD
+of its own: callphase sends only the speech). A real HTTP server in a thread; `faults` are answered
 first, one per request (the edge callphase does not own: a misbehaving service)."""
 from __future__ import annotations
 
@@ -25,13 +25,11 @@ def read_wav(data: bytes) -> tuple[np.ndarray, int]:
 
 
 def transcribe(samples: np.ndarray, rate: int, language: str | None, prompt: str | None, openai_words: bool) -> dict:
-    from callphase import vad
     from callphase.asr.local import LocalASR
 
-    clips = vad.clips(vad.speech_regions(samples, rate), len(samples) / rate)
     keyterms = [t.strip() for t in prompt.rstrip(".").split(",")] if prompt else []
     with threadpool_limits(limits=1, user_api="blas"):  # as callphase's own runs (pipeline._one_blas_thread)
-        heard = LocalASR("tiny").recognize(samples, rate, clips, language, keyterms)
+        heard = LocalASR("tiny").recognize(samples, rate, None, language, keyterms)
         heard = list(heard.segments)
     segments, words = [], []
     for i, seg in enumerate(heard):

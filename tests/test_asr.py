@@ -179,3 +179,77 @@ def test_the_server_takes_speech_model_and_keyterms_per_job(server, card_call):
     job = s.wait(json.loads(body)["id"])
     assert job["status"] == "completed" and job["speech_model"] == "tiny.en"
     assert job["speech_model_used"] == "faster-whisper:tiny.en"
+
+
+def test_clips_are_packed_into_windows_and_times_come_back_exact():
+    """vad.pack puts the speech clips one after another (a second of silence between), so Whisper's windows
+    are full of speech and never hear the gaps; vad.unpack maps packed times back exactly."""
+    import numpy as np
+
+    from callphase import vad
+
+    rate = 16000
+    x = np.arange(60 * rate, dtype=np.float32)  # a sample's value is its index
+    clips = [(1.0, 4.5), (20.0, 31.25), (50.0, 59.0)]
+    packed, pieces = vad.pack(x, rate, clips)
+    assert len(packed) == round((3.5 + 11.25 + 9.0 + 2 * vad.PACK_GAP) * rate)
+    assert pieces == [(0.0, 1.0, 3.5), (4.5, 20.0, 11.25), (16.75, 50.0, 9.0)]
+    for packed_t, call_t in ((0.0, 1.0), (2.0, 3.0), (4.5, 20.0), (10.0, 25.5), (16.75, 50.0), (25.75, 59.0)):
+        assert vad.unpack(packed_t, pieces) == pytest.approx(call_t)
+        i = int(round(packed_t * rate))
+        if i < len(packed) and packed[i]:
+            assert packed[i] == round(call_t * rate)  # the audio there is the call's audio at that time
+    assert vad.unpack(4.0, pieces) == pytest.approx(4.5)  # in the gap after a clip: that clip's end
+
+
+def test_a_call_with_hold_music_is_recognised_in_few_windows(hold_call):
+    """The hold call: speech, 26 s of music, tones and silence, speech. Whisper runs about as many 30 s
+    windows as the speech needs, and hears nothing of the hold."""
+    import math
+
+    from callphase import vad
+    from callphase.asr.local import LocalASR
+    from callphase.transcribe import transcribe
+
+    path, hold_start, hold_end = hold_call
+    audio = decode(path)
+    clips = vad.clips(vad.speech_regions(audio.samples[0], audio.sample_rate), audio.duration)
+    speech = sum(e - s for s, e in clips)
+    backend = LocalASR("tiny")
+    stream, heard = transcribe(audio, callphase.ASROptions(model="tiny", language="en"), None, clips, backend)
+    utterances = list(stream)
+    assert utterances and heard.language == "en"
+    assert not [u for u in utterances if hold_start + 1 < (u.start + u.end) / 2 < hold_end - 1]
+    assert backend.encoder_passes <= math.ceil((speech + vad.PACK_GAP * len(clips)) / 30) + 1
+    assert backend.encoder_passes < math.ceil(audio.duration / 30) + 1  # fewer than for the whole file
+
+
+def test_the_language_is_detected_from_the_first_window_decoded(tmp_path):
+    """A multilingual model with no language given: detected in the window decoded anyway (no encoder pass
+    of its own), and kept for the call."""
+    from callphase.asr.local import LocalASR
+    from callphase.evaluation.synth import speak, write_audio
+
+    text = "Guten Tag, ich rufe wegen meiner Rechnung an. Sie ist viel zu hoch, und ich verstehe nicht warum."
+    path = write_audio(speak(text, "de", 160)[None], 8000, tmp_path / "de.wav")
+    audio = decode(path)
+    backend = LocalASR("base")
+    heard = backend.recognize(audio.samples[0], audio.sample_rate, None, None, [])
+    words = [w for s in heard.segments for w in s]
+    assert heard.language == "de" and words
+    assert backend.encoder_passes == 1  # one window, and no second pass to detect the language
+    transcript = callphase.load_transcript(path, {"asr": {"model": "base"}, "speakers": {"speakers": 1}})
+    assert transcript.language == "de"
+
+
+def test_phone_audio_is_decoded_with_beam_5_and_wideband_greedy(card_call, pcm16):
+    """asr.beam_size None: 5 for a call recorded at 8 kHz, greedy for 16 kHz (options.py has the figures);
+    key terms do not reach local Whisper, and the notes say so."""
+    from callphase.asr.local import LocalASR
+
+    for path, beam in ((card_call[0], 5), (pcm16["mono"], 1)):
+        backend = LocalASR("tiny", beam_size=None)
+        transcript = callphase.load_transcript(path, {"asr": {"backend": backend, "language": "en", "keyterms": "City Bank"},
+                                                      "speakers": {"speakers": 1}})
+        assert backend.beam_size == beam and transcript.utterances
+        assert any("key terms are not given to faster-whisper:tiny" in n for n in transcript.notes)

@@ -90,7 +90,8 @@ def test_summaries_quote_only_their_own_phase(cli_out):
     phases = json.loads((cli_out / "card_call.phases.json").read_text())["phases"]
     transcript = Transcript.model_validate_json((cli_out / "card_call.transcript.json").read_text())
     for p in phases:
-        inside = [u.text for u in transcript.utterances if p["start_time"] <= u.start < p["end_time"]]
+        # a phase's utterances by time: those it overlaps (utterances of two speakers may overlap its start)
+        inside = [u.text for u in transcript.utterances if u.end > p["start_time"] and u.start < p["end_time"]]
         rest = p["summary"].rstrip("…")
         while rest:  # the summary is whole utterances of this phase, the last one possibly cut short
             piece = next((t for t in inside if rest.startswith(t) or t.startswith(rest)), None)

@@ -145,7 +145,7 @@ def _spec_overrides(unordered: bool, require_all: bool, other: str | None) -> di
 
 
 def _options(
-    model: str = "base", language: str | None = None, beam_size: int = 1, no_vad: bool = False,
+    model: str = "base", language: str | None = None, beam_size: int | None = None, no_vad: bool = False,
     mono: bool = False, channels: str | None = None, speakers: int = 2, roles: bool = False,
     segmenter: str = "embedding", phase_model: str | None = "auto",
     llm: str | None = None, no_llm: bool = False, llm_base_url: str | None = None,
@@ -219,7 +219,7 @@ KeytermsOpt = typer.Option(None, "--keyterms", help='names the recogniser should
 DeviceOpt = typer.Option("cpu", "--device", help="local ASR: cpu | cuda | auto")
 ComputeTypeOpt = typer.Option("int8", "--compute-type", help="local ASR: CTranslate2 compute type (int8; float16 or int8_float16 on a GPU)")
 LanguageOpt = typer.Option(None, "--language", help="spoken language code, e.g. en (default: detect)")
-BeamOpt = typer.Option(1, "--beam-size", min=1, help="beam size for decoding (5 is slower, better on wideband audio)")
+BeamOpt = typer.Option(None, "--beam-size", min=1, help="local ASR beam size (default: 5 for 8 kHz phone audio, 1 for wideband)")
 OutOpt = typer.Option(None, "--out", help="write results into this directory instead of printing them")
 ApiKeyEnvOpt = typer.Option(None, "--api-key-env", help="require the key in this environment variable")
 ForceOpt = typer.Option(False, "--force", help="with --out: replace files there that callphase did not write (by default they are kept and the run stops before any work)")
@@ -260,7 +260,7 @@ def segment(
     device: str = DeviceOpt,
     compute_type: str = ComputeTypeOpt,
     language: str | None = LanguageOpt,
-    beam_size: int = BeamOpt,
+    beam_size: int | None = BeamOpt,
     mono: bool = MonoOpt,
     channels: str | None = ChannelsOpt,
     speakers: int = SpeakersOpt,
@@ -307,7 +307,7 @@ def transcribe(
     device: str = DeviceOpt,
     compute_type: str = ComputeTypeOpt,
     language: str | None = LanguageOpt,
-    beam_size: int = BeamOpt,
+    beam_size: int | None = BeamOpt,
     mono: bool = MonoOpt,
     channels: str | None = ChannelsOpt,
     speakers: int = SpeakersOpt,
@@ -525,7 +525,7 @@ def batch(
     device: str = DeviceOpt,
     compute_type: str = ComputeTypeOpt,
     language: str | None = LanguageOpt,
-    beam_size: int = BeamOpt,
+    beam_size: int | None = BeamOpt,
     mono: bool = MonoOpt,
     channels: str | None = ChannelsOpt,
     speakers: int = SpeakersOpt,
@@ -630,6 +630,8 @@ def serve(
     workers: int = typer.Option(1, "--workers", min=1, max=32, help="transcription worker processes"),
     max_upload_mb: int = typer.Option(2048, "--max-upload-mb", min=1, help="larger uploads are refused with 413"),
     model: str = ModelOpt,
+    device: str = DeviceOpt,
+    compute_type: str = ComputeTypeOpt,
     allow_dir: list[Path] = typer.Option([], "--allow-dir", help="folders whose files may be given as file:// audio_url"),
     llm: str | None = typer.Option("none", "--llm", help="backend for /v1/chat/completions chats other than the phase request, and for its summaries: none (default) | local | local:PATH.gguf | openai:MODEL"),
     llm_base_url: str | None = BaseURLOpt,
@@ -644,7 +646,11 @@ def serve(
         # made here, so that a bad --llm fails before the server starts
         options = LLMOptions(backend=make_llm(_options(llm=llm, llm_base_url=llm_base_url).llm) or "none")
         reporter.info(f"serving callphase at http://{host}:{port} (data in {folder}, {workers} worker(s)); Ctrl-C stops")
-        run(host, port, folder, workers, key, max_upload_mb, model, allow_dir, options)
+        if device != "cpu" or compute_type != "int8":  # a GPU box: a wrong device fails here, not in each job
+            from .models import new_whisper
+
+            new_whisper(model, 1, compute_type, device)  # loaded once and let go: the workers load their own
+        run(host, port, folder, workers, key, max_upload_mb, model, allow_dir, options, device, compute_type)
 
 
 @app.command("llm-serve")

@@ -40,10 +40,11 @@ class ASROptions:
     compute_type: str = "int8"
     # Spoken language code ("en"); None: Whisper detects it.
     language: str | None = None
-    # Greedy: on real 8 kHz phone speech beam 5 was no more accurate (WER on the pyannote sample
-    # band-limited to 8 kHz: beam 5 0.198, greedy 0.185) and 2-4x slower. Beam 5 helps on wideband audio
-    # (same sample at 16 kHz: 0.136 vs 0.185).
-    beam_size: int = 1
+    # Local: beam size; None: 5 for phone audio (recorded at 8 kHz or less), 1 (greedy) for wideband.
+    # bench/bench_asr.py with base: at 8 kHz beam 5 lowered WER on 10 support calls (0.328 -> 0.301) and
+    # on the real pyannote sample in the phone band (0.235 -> 0.222), for 18% more decoding time (the
+    # demo: 5.3 vs 4.5 s); on that sample at 16 kHz greedy was better (0.185 vs 0.210).
+    beam_size: int | None = None
     # CPU threads of one Whisper model.
     cpu_threads: int = 1
     # Utterances break at sentence ends and at pauses at least this long (seconds).

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import speakers as spk
 from . import vad
-from .asr import ASR, RawWord, get_asr, parse_keyterms
+from .asr import ASR, RawWord, Recognition, get_asr, parse_keyterms
 from .audio import Audio, blocks, speech_seconds, wav_bytes
 from .errors import ModelError, OptionsError
 from .options import ASROptions, SpeakerOptions, VADOptions
@@ -22,6 +22,14 @@ from .talk import call_metrics
 from .types import Transcript, Utterance, Word
 
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
+# Pack a channel's speech clips into Whisper's windows (vad.pack); False: each clip starts windows of its
+# own (faster-whisper's clip_timestamps), as before 2026-12-02 (bench/bench_asr.py compares the two).
+PACK = True
+
+
+def beam_for(source_rate: int) -> int:
+    """The default beam size (asr.beam_size None): 5 for phone audio, greedy for wideband (options.py)."""
+    return 5 if source_rate <= 8000 else 1
 
 
 def check_language(code: str | None) -> None:
@@ -42,23 +50,38 @@ def transcribe(
     channel: int | None = None,
     clips: list[tuple[float, float]] | None = None,
     backend: ASR | None = None,
-) -> tuple[Iterator[Utterance], str | None]:
-    """Return (utterances in time order, as a lazy generator; the spoken language) for one channel of
+) -> tuple[Iterator[Utterance], Recognition]:
+    """Return (utterances in time order, as a lazy generator; the recognition, whose `language` is known
+    once the utterances are consumed) for one channel of
     `audio` (None: all channels mixed), times counted from the start of the file (`audio.offset`).
 
-    `clips`: only these (start, end) spans, in the block's own seconds, are transcribed.
+    `clips`: only these (start, end) spans, in the block's own seconds, are transcribed: packed one after
+    another (vad.pack), so that the recogniser's windows are filled with speech, and its times mapped back.
     `backend`: the call's recogniser (`asr.get_asr`; one is made from `options` when None).
     Whisper merges speaker turns on phone audio, so utterances are cut from word times rather than
     taken as the recogniser's segments."""
     opts = options or ASROptions()
     samples = audio.mono() if channel is None else audio.samples[channel]
-    if clips is not None and not clips:
-        return iter(()), opts.language
-    if speech_seconds(Audio(samples[None], audio.sample_rate, audio.source_rate, 1)) < 0.2:
-        return iter(()), opts.language
+    if (clips is not None and not clips) or speech_seconds(Audio(samples[None], audio.sample_rate, audio.source_rate, 1)) < 0.2:
+        return iter(()), Recognition([], opts.language)
     backend = backend or get_asr(opts)
-    heard = backend.recognize(samples, audio.sample_rate, clips, opts.language, parse_keyterms(opts.keyterms))
-    return _utterances(heard.segments, opts.split_gap, audio.offset, channel), heard.language
+    keyterms = parse_keyterms(opts.keyterms)
+    if clips is None or not PACK:
+        heard = backend.recognize(samples, audio.sample_rate, clips, opts.language, keyterms)
+        return _utterances(heard.segments, opts.split_gap, audio.offset, channel), heard
+    packed, pieces = vad.pack(samples, audio.sample_rate, clips)
+    heard = backend.recognize(packed, audio.sample_rate, None, opts.language, keyterms)
+    return _utterances(_unpacked(heard.segments, pieces), opts.split_gap, audio.offset, channel), heard
+
+
+def _unpacked(segments: Iterable[list[RawWord]], pieces) -> Iterator[list[RawWord]]:
+    """Word times in packed audio (vad.pack) back on the block's own clock."""
+    for segment in segments:
+        words = []
+        for w in segment:
+            start = vad.unpack(w.start, pieces)
+            words.append(RawWord(w.text, start, max(start, vad.unpack(w.end, pieces)), w.probability))
+        yield words
 
 
 def _utterances(segments: Iterable[list[RawWord]], split_gap: float, offset: float = 0.0,
@@ -137,6 +160,11 @@ def transcribe_blocks(
     dropped_bleed = 0
     for block in parts:
         if layout is None:
+            if getattr(backend, "beam_size", 0) is None:
+                backend.beam_size = beam_for(block.source_rate)
+            if keyterms and getattr(backend, "uses_keyterms", True) is False:
+                notes.append(f"key terms are not given to {backend.name} (they raised its word error rate in "
+                             "trials: asr/local.py); remote backends get them")
             stereo, why = spk.two_party(block.samples) if block.channels == 2 else (False, "")
             layout = "stereo" if stereo else "mono"
             if why:
@@ -163,14 +191,14 @@ def transcribe_blocks(
                 clips = vad.clips(local, block.duration)
             if whole_call:
                 continue
-            stream, lang = transcribe(block, replace(opts, language=language), channel, clips, backend)
+            stream, heard = transcribe(block, replace(opts, language=language), channel, clips, backend)
             for u in stream:
                 if channel is not None:
                     u.speaker = names[channel]
                 found.append(u)
                 if on_utterance:
                     on_utterance(u)
-            language = language or lang
+            language = language or heard.language
         if layout == "stereo":
             found, n = spk.drop_bleed(found, block.samples, block.sample_rate, block.offset)
             dropped_bleed += n

@@ -100,3 +100,42 @@ def non_speech(loud_by_channel: list[np.ndarray], spans: list[tuple[float, float
         kinds = {classify(loud, s, e) for loud in loud_by_channel}
         out.append(NonSpeech(start=round(s, 3), end=round(e, 3), kind="sound" if "sound" in kinds else "silence"))
     return out
+
+
+# Between two packed clips (pack): enough quiet for Whisper to hear a pause, far less than the gap it stands for.
+PACK_GAP = 1.0
+
+
+Pieces = list[tuple[float, float, float]]
+
+
+def pack(samples: np.ndarray, sample_rate: int, spans: Spans, gap: float = PACK_GAP) -> tuple[np.ndarray, Pieces]:
+    """The clips of `samples` one after another, `gap` seconds of silence between them, so that Whisper's
+    30-second windows are filled with speech: a clip no longer starts a window of its own, and the
+    non-speech between clips (hold music, silence) is never heard. Returns (packed samples, pieces) with
+    one (packed start, call start, length) in seconds per clip, for `unpack`."""
+    parts, pieces, at = [], [], 0
+    silence = np.zeros(int(round(gap * sample_rate)), dtype=samples.dtype)
+    for s, e in spans:
+        a, b = int(round(s * sample_rate)), min(len(samples), int(round(e * sample_rate)))
+        if b <= a:
+            continue
+        if parts:
+            parts.append(silence)
+            at += len(silence)
+        parts.append(samples[a:b])
+        pieces.append((at / sample_rate, a / sample_rate, (b - a) / sample_rate))
+        at += b - a
+    return (np.concatenate(parts) if parts else samples[:0]), pieces
+
+
+def unpack(t: float, pieces: Pieces) -> float:
+    """A time in packed audio as a time in the block: exact inside a clip; in the gap after a clip, that
+    clip's end."""
+    chosen = pieces[0]
+    for piece in pieces:
+        if piece[0] > t:
+            break
+        chosen = piece
+    packed, start, length = chosen
+    return start + min(max(t - packed, 0.0), length)

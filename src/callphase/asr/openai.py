@@ -1,10 +1,11 @@
 """`openai:MODEL`: any OpenAI-compatible `POST {base}/audio/transcriptions` with word timestamps
 (OpenAI's whisper-1, Groq, vLLM, speaches/faster-whisper-server, LocalAI).
 
-Each channel of each audio block is sent once, as 16-bit WAV at the block's rate, straight from memory;
-`response_format=verbose_json` with `timestamp_granularities[]` word and segment. The service's words
-become utterances here exactly as local Whisper's do. Non-speech found by our VAD is not sent separately:
-words the service hears there are dropped as for the local backend."""
+Each channel of each audio block is sent once: its speech, packed as for local Whisper (vad.pack: the
+clips our VAD found, a second of silence between them; hold music and long silence are never sent), as
+16-bit WAV at the block's rate, straight from memory; `response_format=verbose_json` with
+`timestamp_granularities[]` word and segment. The service's word times are mapped back onto the call and
+become utterances here exactly as local Whisper's do."""
 from __future__ import annotations
 
 import os

@@ -12,7 +12,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def run(host: str, port: int, data: Path, workers: int = 1, api_key: str | None = None, max_upload_mb: int = 2048,
-        model: str = "base", allow_dirs: list[Path] | None = None, llm=None) -> None:
+        model: str = "base", allow_dirs: list[Path] | None = None, llm=None, device: str = "cpu",
+        compute_type: str = "int8") -> None:
     """Serve until interrupted. Jobs left `processing` by a previous server that was killed go back to the
     queue (once) before the workers start."""
     import uvicorn
@@ -26,14 +27,15 @@ def run(host: str, port: int, data: Path, workers: int = 1, api_key: str | None 
                            option="server.api_key")
     store = Store(data)
     store.recover(alive=set())
-    procs = start_workers(data, model, workers)
+    asr = {"model": model, "device": device, "compute_type": compute_type}
+    procs = start_workers(data, asr, workers)
 
     def supervise() -> None:  # a worker that died is replaced, and its job queued again
         while True:
             time.sleep(5)
             for i, p in enumerate(procs):
                 if not p.is_alive():
-                    procs[i] = start_workers(data, model, 1)[0]
+                    procs[i] = start_workers(data, asr, 1)[0]
             store.recover(alive={p.pid for p in procs})
 
     threading.Thread(target=supervise, daemon=True).start()

@@ -16,19 +16,20 @@ from ..errors import CallphaseError
 from .store import Store
 
 
-def options_for(request: dict[str, Any], model: str) -> dict[str, Any]:
-    """Options from an AssemblyAI-shaped transcript request (unknown fields are ignored)."""
+def options_for(request: dict[str, Any], asr: dict[str, Any]) -> dict[str, Any]:
+    """Options from an AssemblyAI-shaped transcript request (unknown fields are ignored); `asr`: the
+    server's model, device and compute type."""
     speakers = int(request.get("speakers_expected") or 2) if request.get("speaker_labels") else 1
     chosen = request.get("speech_model")  # checked by the app: "best" or a model served here
     return {
-        "asr": {"backend": "local", "model": model if chosen in (None, "best") else chosen,
+        "asr": {**asr, "backend": "local", "model": asr["model"] if chosen in (None, "best") else chosen,
                 "language": request.get("language_code") or None, "keyterms": request.get("keyterms_prompt")},
         "speakers": {"speakers": max(1, min(speakers, 10)), "mono": not request.get("multichannel", False)},
         "llm": {"backend": "none"},
     }
 
 
-def run_job(job: dict[str, Any], model: str, scratch: Path) -> dict[str, Any]:
+def run_job(job: dict[str, Any], asr: dict[str, Any], scratch: Path) -> dict[str, Any]:
     """The job's result as JSON: {"transcript"}, and {"segmentation"} when the request gave `phases` (callphase's
     own field: the user's phases) or `auto_chapters`. Raises CallphaseError for bad input."""
     import callphase
@@ -40,7 +41,7 @@ def run_job(job: dict[str, Any], model: str, scratch: Path) -> dict[str, Any]:
         audio = str(download(audio, scratch / job["id"]))
     try:
         request = job["request"]
-        options = options_for(request, model)
+        options = options_for(request, asr)
         if request.get("phases") is not None or request.get("auto_chapters"):  # phases win over auto chapters
             result = callphase.analyze(audio, request.get("phases"), options)
             return {"transcript": result.transcript.model_dump(), "segmentation": result.segmentation.model_dump()}
@@ -50,7 +51,7 @@ def run_job(job: dict[str, Any], model: str, scratch: Path) -> dict[str, Any]:
             Path(audio).unlink(missing_ok=True)
 
 
-def work(folder: str, model: str, parent: int) -> None:
+def work(folder: str, asr: dict[str, Any], parent: int) -> None:
     from ..models import release_freed_memory
     from ..processes import exit_with_parent
 
@@ -64,7 +65,7 @@ def work(folder: str, model: str, parent: int) -> None:
             time.sleep(0.3)
             continue
         try:
-            store.finish(job["id"], result=run_job(job, model, scratch))
+            store.finish(job["id"], result=run_job(job, asr, scratch))
         except CallphaseError as e:
             store.finish(job["id"], error=str(e))
         except Exception as e:  # a bug of ours: the job says so, the worker goes on
@@ -100,9 +101,10 @@ def notify(request: dict[str, Any], job_id: str, status: str, attempts: int = 3)
     return answered
 
 
-def start_workers(folder: Path, model: str, n: int) -> list[multiprocessing.Process]:
+def start_workers(folder: Path, asr: dict[str, Any], n: int) -> list[multiprocessing.Process]:
+    """`asr`: {model, device, compute_type} of the server's local Whisper."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no state shared with the server
-    workers = [context.Process(target=work, args=(str(folder), model, os.getpid()), daemon=True) for _ in range(n)]
+    workers = [context.Process(target=work, args=(str(folder), asr, os.getpid()), daemon=True) for _ in range(n)]
     for w in workers:
         w.start()
     return workers
