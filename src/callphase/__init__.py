@@ -7,6 +7,8 @@
 
 Everything a user imports is listed in `__all__`, every error type included.
 """
+from typing import TYPE_CHECKING
+
 from .errors import (
     ASRError,
     AudioError,
@@ -19,8 +21,14 @@ from .errors import (
     PhaseSpecError,
 )
 from .options import ASROptions, ChapterOptions, LLMOptions, Options, SegmenterOptions, SpeakerOptions, SummaryOptions, VADOptions
-from .pipeline import analyze, load_transcript
-from .types import CallResult, Phase, PhaseDef, PhaseSpec, Segmentation, Transcript, Utterance, Word
+
+# The pipeline and the data types (numpy, PyAV, pydantic) load on first use, so `import callphase` and
+# `callphase --help` stay light; `from callphase import analyze` works as before.
+_LAZY = {"analyze": "pipeline", "load_transcript": "pipeline", **dict.fromkeys(
+    ("CallResult", "Phase", "PhaseDef", "PhaseSpec", "Segmentation", "Transcript", "Utterance", "Word"), "types")}
+if TYPE_CHECKING:
+    from .pipeline import analyze, load_transcript
+    from .types import CallResult, Phase, PhaseDef, PhaseSpec, Segmentation, Transcript, Utterance, Word
 
 __version__ = "0.1.0"
 __all__ = [
@@ -35,3 +43,17 @@ __all__ = [
     "ASRError", "AudioError", "CallphaseError", "CaptionError", "LLMError", "ModelError", "OptionsError", "OutputError",
     "PhaseSpecError",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

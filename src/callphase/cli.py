@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -17,10 +18,12 @@ import callphase
 
 from . import __version__, outputs
 from .errors import CallphaseError, PhaseSpecError
-from .llm import DryRunLLM
 from .options import ASROptions, LLMOptions, Options, SegmenterOptions, SpeakerOptions, VADOptions
-from .pipeline import make_llm, make_segmenter
-from .types import CallResult, PhaseSpec, Transcript
+
+if TYPE_CHECKING:
+    from .llm import DryRunLLM
+    from .types import CallResult, PhaseSpec, Transcript
+# the pipeline (numpy, PyAV, pydantic) is imported by the commands that run it, not for --help
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Split phone calls into phases, offline.")
 
@@ -129,6 +132,8 @@ def _fail(reporter: Reporter, error: CallphaseError | str) -> typer.Exit:
 
 def _phase_spec(phases: str | None, phases_file: Path | None, **overrides) -> PhaseSpec | None:
     """The phases the flags give (None: none given, auto chapters); `overrides`: ordered, require_all, other."""
+    from .types import PhaseSpec
+
     if phases is not None and phases_file is not None:
         raise PhaseSpecError("give --phases or --phases-file, not both")
     if phases_file is not None:
@@ -175,6 +180,8 @@ def _api_key(variable: str | None) -> str | None:
 
 def _dry_run(llm: str | None) -> DryRunLLM:
     """--show-prompt: the requests carry the model name of --llm openai:MODEL."""
+    from .llm import DryRunLLM
+
     spec = llm or os.environ.get("CALLPHASE_LLM") or ""
     return DryRunLLM(spec.partition(":")[2] if spec.startswith("openai:") else None)
 
@@ -430,6 +437,7 @@ def eval_(
     from .evaluation.datasets import chapter_items, spoken_items, text_items
     from .evaluation.runner import evaluate, evaluate_chapters
     from .evaluation.training import SPOKEN_EVAL_CALLS
+    from .pipeline import make_llm, make_segmenter
 
     sets = ("star-text", "star-spoken", "star-chapters", "support-text", "support-spoken")
     with Reporter(quiet, json_logs) as reporter:
@@ -638,6 +646,7 @@ def serve(
 ) -> None:
     """Serve AssemblyAI-v2-shaped transcript jobs (upload, transcript, poll, vtt/srt) and the OpenAI-shaped chat
     step (the seed's phase request answered by callphase's validated segmenter) over callphase."""
+    from .pipeline import make_llm
     from .server import run
 
     with Reporter() as reporter:
@@ -663,6 +672,7 @@ def llm_serve(
 ) -> None:
     """Serve an LLM backend as an OpenAI-compatible /v1/chat/completions endpoint."""
     from .llm.serve import serve
+    from .pipeline import make_llm
 
     with Reporter() as reporter:
         backend = make_llm(_options(llm=llm, llm_base_url=llm_base_url).llm)
