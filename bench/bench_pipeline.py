@@ -2,17 +2,21 @@
 
     python bench/bench_pipeline.py [--model base] [--cases demo,5min,pyannote,hold] [--runs 3]
 
-For each case, in one run of this script and paired (the three commands back to back, `--runs` times;
-medians quoted), whole fresh processes:
-  - bare: a faster-whisper script that transcribes the file with the same model, int8, 1 thread, greedy,
-    word timestamps, language="en" (everything else faster-whisper's defaults);
+For each case, in one run of this script and paired (the commands back to back, `--runs` times; medians
+quoted), whole fresh processes:
+  - bare: a faster-whisper script that transcribes the file with the same model and the options callphase
+    uses for it: int8, 1 thread, word timestamps, language="en", and callphase's beam for the file (5 for
+    audio recorded at 8 kHz or less, else greedy); everything else faster-whisper's defaults;
   - segment: `callphase segment FILE --phases ... --no-llm --speakers 1` (no --language: detection is part
     of what a user waits for);
-  - diarized: the same with the default --speakers 2.
-Wall time and peak RSS of each process, and the ratios to bare. Then one profiled in-process run of the
-diarized path: seconds per stage (decode, VAD, Whisper's encoder / decoder / word alignment, speakers,
-segment, summaries; "other" is the rest of recognition: mel features, packing, utterances), encoder
-passes per minute of audio, and the import time of `callphase --help` and of a `--no-llm` run.
+  - diarized: the same with the default --speakers 2;
+  - for phone audio also bare_greedy and segment_greedy: both with beam 1 (`--beam-size 1`), the
+    configuration issue 21 first measured.
+Wall time and peak RSS of each process, and the ratios to the bare run with the same beam. Then one
+profiled in-process run of the diarized path: seconds per stage (decode, VAD, Whisper's encoder / decoder
+/ word alignment, speakers, segment, summaries; "other" is the rest of recognition: mel features,
+packing, utterances), encoder passes per minute of audio, and the import time of `callphase --help` and
+of a `--no-llm` run.
 
 Cases: demo (the bundled 76 s call), 5min (the demo script and the suite's card call alternated: 5.7
 minutes), pyannote (the real 30 s two-speaker recording in the pyannote.audio wheel), hold (the demo call
@@ -40,7 +44,7 @@ from faster_whisper import WhisperModel
 from callphase.models import resolve_whisper
 where, local = resolve_whisper(sys.argv[2])
 model = WhisperModel(where, device="cpu", compute_type="int8", cpu_threads=1, local_files_only=local)
-segments, info = model.transcribe(sys.argv[1], beam_size=1, word_timestamps=True, language="en")
+segments, info = model.transcribe(sys.argv[1], beam_size=int(sys.argv[3]), word_timestamps=True, language="en")
 print(sum(len(s.words) for s in segments))
 """
 
@@ -104,18 +108,36 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
+def beam(path: Path) -> int:
+    """The beam callphase chooses for this file (from the rate it was recorded at)."""
+    import av
+
+    from callphase.transcribe import beam_for
+
+    with av.open(str(path)) as f:
+        return beam_for(f.streams.audio[0].codec_context.sample_rate)
+
+
 def ratios(path: Path, model: str, runs: int) -> dict:
     py = sys.executable
     cli = [py, "-m", "callphase", "segment", str(path), "--phases", PHASES, "--no-llm", "--model", model, "-q"]
-    commands = {"bare": [py, "-c", BARE, str(path), model], "segment": cli + ["--speakers", "1"], "diarized": cli}
+    width = beam(path)
+    commands = {"bare": [py, "-c", BARE, str(path), model, str(width)], "segment": cli + ["--speakers", "1"],
+                "diarized": cli}
+    if width != 1:
+        commands |= {"bare_greedy": [py, "-c", BARE, str(path), model, "1"],
+                     "segment_greedy": cli + ["--speakers", "1", "--beam-size", "1"]}
     got: dict[str, list] = {k: [] for k in commands}
     for _ in range(runs):
         for name, cmd in commands.items():
             got[name].append(timed(cmd))
     med = {k: (statistics.median(w for w, _ in v), statistics.median(r for _, r in v)) for k, v in got.items()}
-    out = {f"{k}_s": round(v[0], 2) for k, v in med.items()} | {f"{k}_rss_mb": round(v[1]) for k, v in med.items()}
+    out = {"beam": width} | {f"{k}_s": round(v[0], 2) for k, v in med.items()}
+    out |= {f"{k}_rss_mb": round(v[1]) for k, v in med.items()}
     out["segment_ratio"] = round(med["segment"][0] / med["bare"][0], 3)
     out["diarized_ratio"] = round(med["diarized"][0] / med["bare"][0], 3)
+    if width != 1:
+        out["segment_greedy_ratio"] = round(med["segment_greedy"][0] / med["bare_greedy"][0], 3)
     out["runs"] = {k: [round(w, 2) for w, _ in v] for k, v in got.items()}
     return out
 
