@@ -164,6 +164,18 @@ def test_verbose_json_words_are_grouped_into_its_segments():
     assert [[w.text for w in s] for s in heard.segments] == [[" Hallo", " Welt."], [" Wie", " geht's?"]]
     assert heard.language == "de"
     assert read_verbose_json({"text": " "}, "test").segments == []
+    # a zero-length word where one segment ends and the next starts (seen from faster-whisper on a phone
+    # call): the segments' texts place it; by time alone it could go either way
+    edge = {"segments": [{"start": 3.56, "end": 8.32, "text": " My name is"},
+                         {"start": 8.32, "end": 21.3, "text": " No, it's definitely not mine."}],
+            "words": [{"word": w, "start": a, "end": b} for w, a, b in (
+                ("My", 3.56, 3.82), ("name", 3.82, 5.56), ("is", 5.56, 8.32), ("No,", 8.32, 8.32),
+                ("it's", 8.32, 13.06), ("definitely", 13.06, 13.06), ("not", 13.06, 19.94), ("mine.", 19.94, 21.3))]}
+    heard = read_verbose_json(edge, "test")
+    assert [[w.text for w in s] for s in heard.segments] == [[" My", " name", " is"],
+                                                             [" No,", " it's", " definitely", " not", " mine."]]
+    edge["segments"][1]["text"] = " Know, it is definitely not mine."  # texts that are not the words: by time
+    assert [len(s) for s in read_verbose_json(edge, "test").segments] == [4, 4]
 
 
 def test_the_server_takes_speech_model_and_keyterms_per_job(server, card_call):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..audio import wav_bytes
 from ..errors import ASRError
-from ..remote import check_url, multipart, request_json
+from ..remote import check_url, headers, multipart, request_json
 from . import Clips, RawWord, Recognition, base_url
 
 DEFAULT_URL = "https://api.openai.com/v1"
@@ -50,19 +50,16 @@ class OpenAIASR:
         if keyterms:  # Whisper's prompt: spellings it should prefer
             fields.append(("prompt", ", ".join(keyterms) + "."))
         body, ctype = multipart(fields, [("file", "audio.wav", wav_bytes(samples, sample_rate), "audio/wav")])
-        headers = {"Content-Type": ctype}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
         url = f"{self.base_url}/audio/transcriptions"
-        data, _ = request_json(url, body, headers, error=ASRError, label="ASR",
+        data, _ = request_json(url, body, headers(ctype, self.api_key), error=ASRError, label="ASR",
                                key_hint="set $CALLPHASE_ASR_API_KEY or $OPENAI_API_KEY",
                                timeout=self.timeout, retries=self.retries, backoff=self.backoff)
         return read_verbose_json(data, url, language)
 
 
 def read_verbose_json(data, where: str, language: str | None = None) -> Recognition:
-    """A verbose_json answer as segments of words. Words are grouped into the answer's segments by time
-    (OpenAI lists them apart); an answer without words is an ASRError (the endpoint ignored
+    """A verbose_json answer as segments of words. Words are grouped into the answer's segments (OpenAI
+    lists them apart) by the segments' texts, else by their times; an answer without words is an ASRError (the endpoint ignored
     `timestamp_granularities`, and word times are what callphase needs)."""
     if not isinstance(data, dict) or not isinstance(data.get("words"), list):
         text = data.get("text") if isinstance(data, dict) else None
@@ -78,6 +75,40 @@ def read_verbose_json(data, where: str, language: str | None = None) -> Recognit
         texts = [str(s.get("text") or "") for s in data.get("segments") or []]
     except (KeyError, TypeError, ValueError) as e:
         raise ASRError(f"{where} returned a malformed word or segment ({e!r})") from None
+    segments = _by_text(words, texts) or _by_time(words, ends)
+    if words and not any(w.text[:1].isspace() for w in words):  # OpenAI strips the spaces Whisper keeps
+        spelled = [t for t in texts if t.strip()]
+        for k, segment in enumerate(segments):
+            _respace(segment, spelled[k] if len(segments) == len(spelled) else "")
+    spoken = data.get("language")
+    if isinstance(spoken, str):
+        spoken = LANGUAGE_NAMES.get(spoken.lower(), spoken.lower())
+    return Recognition(segments, language or spoken or None)
+
+
+def _by_text(words: list[RawWord], texts: list[str]) -> list[list[RawWord]] | None:
+    """Words grouped into segments by the segments' texts (Whisper's segment text is its words' text), or
+    None where they do not spell the same. Exact where times are not: a zero-length word on the boundary
+    of two segments ("No," at 8.32 s between one ending and the next starting there) belongs to either."""
+    targets = ["".join(t.split()) for t in texts if t.strip()]
+    segments: list[list[RawWord]] = []
+    current: list[RawWord] = []
+    have = ""
+    for w in words:
+        if len(segments) == len(targets):
+            return None
+        current.append(w)
+        have += "".join(w.text.split())
+        if have == targets[len(segments)]:
+            segments.append(current)
+            current, have = [], ""
+        elif not targets[len(segments)].startswith(have):
+            return None
+    return segments if not current and len(segments) == len(targets) and words else None
+
+
+def _by_time(words: list[RawWord], ends: list[float]) -> list[list[RawWord]]:
+    """Words grouped into segments by the segments' end times (an answer whose texts do not match its words)."""
     segments: list[list[RawWord]] = []
     current: list[RawWord] = []
     i = 0
@@ -90,13 +121,7 @@ def read_verbose_json(data, where: str, language: str | None = None) -> Recognit
         current.append(w)
     if current:
         segments.append(current)
-    if words and not any(w.text[:1].isspace() for w in words):  # OpenAI strips the spaces Whisper keeps
-        for k, segment in enumerate(segments):
-            _respace(segment, texts[k] if k < len(texts) and len(segments) == len([t for t in texts if t]) else "")
-    spoken = data.get("language")
-    if isinstance(spoken, str):
-        spoken = LANGUAGE_NAMES.get(spoken.lower(), spoken.lower())
-    return Recognition(segments, language or spoken or None)
+    return segments
 
 
 def _respace(words: list[RawWord], text: str) -> None:
