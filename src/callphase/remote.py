@@ -30,6 +30,15 @@ def check_url(url: str, what: str, option: str, example: str) -> str:
     return url
 
 
+def headers(content_type: str, api_key: str | None, scheme: str = "Bearer ") -> dict[str, str]:
+    """Content-Type, and Authorization when there is a key: `Bearer KEY` (OpenAI-shaped services) or, with
+    scheme "", the bare key (AssemblyAI's)."""
+    out = {"Content-Type": content_type}
+    if api_key:
+        out["Authorization"] = f"{scheme}{api_key}"
+    return out
+
+
 def request_json(
     url: str,
     body: bytes | Callable[[], Any] | None = None,

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ..errors import ASRError
-from ..remote import check_url, request_json
+from ..remote import check_url, headers, request_json
 from ..types import Utterance, Word
 from . import base_url
 
@@ -34,12 +34,10 @@ class AssemblyAIASR:
         self.poll, self.wait = poll, wait
 
     def _call(self, method: str, path: str, body=None, content_type: str = "application/json", size: int | None = None):
-        headers = {"Content-Type": content_type}
-        if self.api_key:
-            headers["Authorization"] = self.api_key
+        sent = headers(content_type, self.api_key, scheme="")
         if size is not None:
-            headers["Content-Length"] = str(size)
-        data, _ = request_json(f"{self.base_url}{path}", body, headers, method=method, error=ASRError, label="ASR",
+            sent["Content-Length"] = str(size)
+        data, _ = request_json(f"{self.base_url}{path}", body, sent, method=method, error=ASRError, label="ASR",
                                key_hint="set $CALLPHASE_ASR_API_KEY or $ASSEMBLYAI_API_KEY",
                                timeout=self.timeout, retries=self.retries, backoff=self.backoff)
         if not isinstance(data, dict):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import LLMError, ModelError, OptionsError
-from ..remote import check_url, request_json
+from ..remote import check_url, headers, request_json
 
 Message = dict[str, str]
 
@@ -189,11 +189,8 @@ class OpenAILLM:
 
     def chat(self, messages, json_schema=None, max_tokens=512, temperature=0.0) -> ChatResult:
         body = json.dumps(request_body(messages, json_schema, max_tokens, temperature, self.model)).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
         url = f"{self.base_url}/chat/completions"
-        data, seconds = request_json(url, body, headers, error=LLMError, label="LLM",
+        data, seconds = request_json(url, body, headers("application/json", self.api_key), error=LLMError, label="LLM",
                                      key_hint="set $CALLPHASE_LLM_API_KEY or $OPENAI_API_KEY",
                                      timeout=self.timeout, retries=self.retries, backoff=self.backoff)
         return result_from_response(data, seconds, url)
