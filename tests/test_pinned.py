@@ -150,7 +150,7 @@ def calls(card_call, stereo_call, hold_call):
     ("hold", ["segment", "{hold}", "--phases", PHASES, "--other", "Hold", "--model", "tiny", "--no-llm",
               "--phase-model", "none", "--quiet"]),
 ])
-def test_the_cli_writes_and_prints_the_pinned_phases(name, args, calls, tmp_path):
+def test_the_cli_writes_and_prints_what_analyze_gives(name, args, calls, tmp_path):
     args = [a.format(**calls) for a in args]
     result = run_cli(*args, "--out", tmp_path)
     assert result.returncode == 0, result.stderr

@@ -218,7 +218,7 @@ def kmeans(x: np.ndarray, n: int, n_init: int = 1, seed: int = 0, max_iter: int 
     iterations to strict convergence or a centre shift within `tol` times the mean variance; the best
     of `n_init` runs by inertia, a run that finds the same partition again not counted), so the
     partitions are scikit-learn's, which senko's figures used. In numpy: scikit-learn cost 2 s of import
-    and 110 MB on every diarized call (tests/test_speakers.py compares the two)."""
+    and 110 MB on every diarized call (tests/test_campplus.py compares the two)."""
     x = np.array(x, dtype=np.float64)
     tol = float(np.mean(np.var(x, axis=0))) * tol
     x -= x.mean(axis=0)

@@ -59,8 +59,8 @@ class OpenAIASR:
 
 def read_verbose_json(data, where: str, language: str | None = None) -> Recognition:
     """A verbose_json answer as segments of words. Words are grouped into the answer's segments (OpenAI
-    lists them apart) by the segments' texts, else by their times; an answer without words is an ASRError (the endpoint ignored
-    `timestamp_granularities`, and word times are what callphase needs)."""
+    lists them apart) by the segments' texts, else by their times; an answer without words is an ASRError
+    (the endpoint ignored `timestamp_granularities`, and word times are what callphase needs)."""
     if not isinstance(data, dict) or not isinstance(data.get("words"), list):
         text = data.get("text") if isinstance(data, dict) else None
         if text is not None and not str(text).strip():
